@@ -1,0 +1,16 @@
+//! Benchmarks of the portal (issue 8): the portal's transcript fetch vs the
+//! replaced program at the rate limit, whole and incremental sync costs,
+//! report and reminder reads, Lambda artefacts and the monthly cost.
+//!
+//! Run everything with `scripts/bench.sh [--quick]`; the binary
+//! `portal-bench` does the measuring and writes `BENCHMARKS.md` and
+//! `bench/results/*.json`.
+
+pub mod artefacts;
+pub mod baseline;
+pub mod compute;
+pub mod cost;
+pub mod enroll;
+pub mod reads;
+pub mod results;
+pub mod sync;

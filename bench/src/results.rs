@@ -1,0 +1,275 @@
+//! Result rows (value next to target, verdict), the machine description and
+//! the writers for `bench/results/*.json` and `BENCHMARKS.md`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    Pass,
+    Miss,
+    /// A number reported for scale, without a target.
+    Info,
+    /// Not measured in this run; the note says why.
+    #[serde(rename = "NOT RUN")]
+    NotRun,
+}
+
+impl Verdict {
+    pub fn of(ok: bool) -> Verdict {
+        if ok {
+            Verdict::Pass
+        } else {
+            Verdict::Miss
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Miss => "MISS",
+            Verdict::Info => "info",
+            Verdict::NotRun => "NOT RUN",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Row {
+    pub metric: String,
+    pub value: String,
+    pub target: String,
+    pub verdict: Verdict,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Row {
+    pub fn new(metric: impl Into<String>, value: impl Into<String>) -> Row {
+        Row {
+            metric: metric.into(),
+            value: value.into(),
+            target: String::new(),
+            verdict: Verdict::Info,
+            note: None,
+        }
+    }
+    pub fn target(mut self, target: impl Into<String>, ok: bool) -> Row {
+        self.target = target.into();
+        self.verdict = Verdict::of(ok);
+        self
+    }
+    pub fn not_run(
+        metric: impl Into<String>,
+        target: impl Into<String>,
+        why: impl Into<String>,
+    ) -> Row {
+        Row {
+            metric: metric.into(),
+            value: "—".into(),
+            target: target.into(),
+            verdict: Verdict::NotRun,
+            note: Some(why.into()),
+        }
+    }
+    pub fn note(mut self, note: impl Into<String>) -> Row {
+        self.note = Some(note.into());
+        self
+    }
+}
+
+/// One numbered measurement of the issue, with its rows, free-form notes,
+/// optional extra markdown (tables) and the raw numbers for the JSON file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Section {
+    pub id: String,
+    pub title: String,
+    pub rows: Vec<Row>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub markdown: String,
+    #[serde(default)]
+    pub raw: Value,
+}
+
+impl Section {
+    pub fn new(id: &str, title: &str) -> Section {
+        Section {
+            id: id.into(),
+            title: title.into(),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Machine {
+    pub nproc: usize,
+    pub cpu_model: String,
+    pub memory_mb: u64,
+    pub kernel: String,
+    /// 1-minute load average when the run started: other builds on a shared
+    /// box slow wall times down, so readers can judge the noise.
+    pub load_avg_at_start: String,
+}
+
+impl Machine {
+    pub fn probe() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_mb = meminfo
+            .lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb / 1024)
+            .unwrap_or(0);
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        let load_avg_at_start = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|s| s.split_whitespace().next().map(str::to_string))
+            .unwrap_or_default();
+        Machine {
+            nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu_model,
+            memory_mb,
+            kernel,
+            load_avg_at_start,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Results {
+    pub date: String,
+    pub command: String,
+    pub mode: String,
+    pub machine: Machine,
+    pub wall_seconds: f64,
+    pub sections: Vec<Section>,
+}
+
+impl Results {
+    pub fn rows(&self) -> impl Iterator<Item = &Row> {
+        self.sections.iter().flat_map(|s| s.rows.iter())
+    }
+
+    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut s = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        s.push('\n');
+        std::fs::write(path, s)
+    }
+
+    /// The results file: machine, date, command, then every number next to
+    /// its target.
+    pub fn to_markdown(&self, json_path: &str) -> String {
+        let mut md = String::new();
+        let m = &self.machine;
+        let _ = writeln!(md, "# Benchmarks\n");
+        let _ = writeln!(
+            md,
+            "Generated by `{}` — do not edit by hand; re-run the command.\n",
+            self.command
+        );
+        let _ = writeln!(md, "| | |\n|---|---|");
+        let _ = writeln!(md, "| date (UTC) | {} |", self.date);
+        let _ = writeln!(md, "| command | `{}` |", self.command);
+        let _ = writeln!(md, "| mode | {} |", self.mode);
+        let _ = writeln!(
+            md,
+            "| machine | {} cores (nproc), {}, {} MB RAM, Linux {} |",
+            m.nproc, m.cpu_model, m.memory_mb, m.kernel
+        );
+        let _ = writeln!(md, "| load average at start | {} |", m.load_avg_at_start);
+        let _ = writeln!(md, "| bench wall time | {:.0} s |", self.wall_seconds);
+        let _ = writeln!(md, "| raw numbers | `{json_path}` |\n");
+
+        let (pass, miss, not_run) = self.rows().fold((0, 0, 0), |(p, m, n), r| match r.verdict {
+            Verdict::Pass => (p + 1, m, n),
+            Verdict::Miss => (p, m + 1, n),
+            Verdict::NotRun => (p, m, n + 1),
+            Verdict::Info => (p, m, n),
+        });
+        let _ = writeln!(
+            md,
+            "**Targets: {pass} PASS, {miss} MISS, {not_run} NOT RUN.**\n"
+        );
+        let misses: Vec<&Row> = self.rows().filter(|r| r.verdict == Verdict::Miss).collect();
+        if !misses.is_empty() {
+            let _ = writeln!(md, "Missed:");
+            for r in misses {
+                let _ = writeln!(
+                    md,
+                    "- {} = {} (target {}){}",
+                    r.metric,
+                    r.value,
+                    r.target,
+                    r.note
+                        .as_deref()
+                        .map(|n| format!(" — {n}"))
+                        .unwrap_or_default()
+                );
+            }
+            md.push('\n');
+        }
+
+        for s in &self.sections {
+            let _ = writeln!(md, "## {}. {}\n", s.id, s.title);
+            if !s.rows.is_empty() {
+                let _ = writeln!(md, "| metric | value | target | result | note |");
+                let _ = writeln!(md, "|---|---:|---|---|---|");
+                for r in &s.rows {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {} | {} | {} |",
+                        esc(&r.metric),
+                        esc(&r.value),
+                        esc(&r.target),
+                        r.verdict.as_str(),
+                        esc(r.note.as_deref().unwrap_or(""))
+                    );
+                }
+                md.push('\n');
+            }
+            if !s.markdown.is_empty() {
+                md.push_str(&s.markdown);
+                if !s.markdown.ends_with('\n') {
+                    md.push('\n');
+                }
+                md.push('\n');
+            }
+            for n in &s.notes {
+                let _ = writeln!(md, "- {n}");
+            }
+            if !s.notes.is_empty() {
+                md.push('\n');
+            }
+        }
+        md
+    }
+}
+
+/// Table cells must not break the markdown table.
+fn esc(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// Fixed-precision formatting, in one place so every table reads alike.
+pub fn f(x: f64, decimals: usize) -> String {
+    format!("{x:.decimals$}")
+}

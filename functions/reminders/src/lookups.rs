@@ -1,0 +1,78 @@
+//! Per-run caches of the few items a reminder decision needs besides the
+//! due row itself: the user (deactivated?), the partner (active, tracked?)
+//! and the opt-out record. Each is one GetItem, at most once per run.
+
+use std::collections::HashMap;
+
+use portal_core::model::{LmsUser, Partner};
+use portal_core::store::{Result, Store};
+
+use crate::summary::SkipReason;
+
+pub(crate) struct Lookups<'a> {
+    store: &'a Store,
+    users: HashMap<String, Option<LmsUser>>,
+    partners: HashMap<String, Option<Partner>>,
+    optouts: HashMap<String, bool>,
+}
+
+impl<'a> Lookups<'a> {
+    pub(crate) fn new(store: &'a Store) -> Self {
+        Lookups {
+            store,
+            users: HashMap::new(),
+            partners: HashMap::new(),
+            optouts: HashMap::new(),
+        }
+    }
+
+    /// `Some(reason)` when the user must not be mailed. A user without a
+    /// profile (e.g. a manual award by e-mail) is not known to be
+    /// deactivated, so it is mailed.
+    pub(crate) async fn user_block(&mut self, user_id: &str) -> Result<Option<SkipReason>> {
+        if !self.users.contains_key(user_id) {
+            let u = self.store.get_user(user_id).await?;
+            self.users.insert(user_id.to_string(), u);
+        }
+        Ok(match self.users.get(user_id) {
+            Some(Some(u)) if !u.is_active() => Some(SkipReason::UserDeactivated),
+            _ => None,
+        })
+    }
+
+    /// Display name from the profile read by [`Lookups::user_block`].
+    pub(crate) fn display_name(&self, user_id: &str) -> Option<String> {
+        self.users
+            .get(user_id)
+            .cloned()
+            .flatten()
+            .map(|u| u.display_name())
+    }
+
+    /// The partner if it may receive mail, else why not.
+    pub(crate) async fn partner(
+        &mut self,
+        id: &str,
+    ) -> Result<std::result::Result<Partner, SkipReason>> {
+        if !self.partners.contains_key(id) {
+            let p = self.store.get_partner(id).await?;
+            self.partners.insert(id.to_string(), p);
+        }
+        Ok(match self.partners.get(id).cloned().flatten() {
+            None => Err(SkipReason::PartnerUnknown),
+            Some(p) if !p.tracked => Err(SkipReason::PartnerUntracked),
+            Some(p) if !p.account_status_active => Err(SkipReason::PartnerInactive),
+            Some(p) => Ok(p),
+        })
+    }
+
+    pub(crate) async fn opted_out(&mut self, email: &str) -> Result<bool> {
+        let key = email.trim().to_lowercase();
+        if let Some(v) = self.optouts.get(&key) {
+            return Ok(*v);
+        }
+        let v = self.store.is_opted_out(&key).await?;
+        self.optouts.insert(key, v);
+        Ok(v)
+    }
+}

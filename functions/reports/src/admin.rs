@@ -1,0 +1,558 @@
+//! Admin operations: sync task status/history, run now, reset a stuck
+//! lock, tokens, manual awards / organisation certifications, group pins.
+//! Every route is admin-only; anyone else gets the same 404 as an unknown
+//! path.
+
+use chrono::{DateTime, Utc};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::Request;
+use portal_core::access::{
+    current_link_version, generate_token, generate_token_id, parse_partner_link_id,
+    partner_link_record, partner_link_token, Grant,
+};
+use portal_core::clock::parse_instant;
+use portal_core::model::{LmsGroup, ManualAward, OrgCertification};
+use portal_core::store::tasks::RunRecord;
+use portal_core::store::{entities, keys, StoreError, TokenRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{authenticate, require_admin};
+use crate::http::{self, json_body, query_pairs, ApiError, ApiResult};
+use crate::recompute::recompute_partner;
+use crate::runner::{RunMode, RunnerError, TASKS};
+use crate::AppState;
+
+/// Dispatches `/api/admin/<rest>`; returns the route label for the log.
+pub async fn dispatch(
+    state: &AppState,
+    req: &Request,
+    method: &Method,
+    rest: &[&str],
+) -> (&'static str, ApiResult) {
+    let label = label(method, rest);
+    let pairs = query_pairs(req);
+    let grant = match authenticate(state, req, &pairs).await {
+        Ok(g) => g,
+        Err(e) => return (label, Err(e)),
+    };
+    if let Err(e) = require_admin(&grant) {
+        return (label, Err(e));
+    }
+    let m = method.clone();
+    let result = match (m, rest) {
+        (Method::GET, ["tasks"]) => tasks(state).await,
+        (Method::GET, ["tasks", task, "runs"]) => runs(state, task, &pairs).await,
+        (Method::POST, ["tasks", task, "run"]) => run_now(state, task, &pairs).await,
+        (Method::POST, ["tasks", task, "reset"]) => reset(state, task, &pairs).await,
+        (Method::GET, ["tokens"]) => list_tokens(state).await,
+        (Method::POST, ["tokens"]) => create_token(state, req).await,
+        (Method::DELETE, ["tokens", id]) => revoke_token(state, req, id).await,
+        (Method::POST, ["awards"]) => award(state, req).await,
+        (Method::PUT, ["partners", id, "group"]) => pin_group(state, req, id).await,
+        _ => Err(ApiError::NotFound),
+    };
+    (label, result)
+}
+
+fn label(method: &Method, rest: &[&str]) -> &'static str {
+    match (method.as_str(), rest) {
+        ("GET", ["tasks"]) => "/api/admin/tasks",
+        ("GET", ["tasks", _, "runs"]) => "/api/admin/tasks/{task}/runs",
+        ("POST", ["tasks", _, "run"]) => "/api/admin/tasks/{task}/run",
+        ("POST", ["tasks", _, "reset"]) => "/api/admin/tasks/{task}/reset",
+        (_, ["tokens"]) => "/api/admin/tokens",
+        (_, ["tokens", _]) => "/api/admin/tokens/{id}",
+        (_, ["awards"]) => "/api/admin/awards",
+        (_, ["partners", _, "group"]) => "/api/admin/partners/{id}/group",
+        _ => "/api/admin/(unknown)",
+    }
+}
+
+fn known_task(task: &str) -> Result<(), ApiError> {
+    if TASKS.contains(&task) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "unknown task '{task}' (known: {})",
+            TASKS.join(", ")
+        )))
+    }
+}
+
+/// Only the listed parameters (plus `token`) are accepted.
+fn only_params(pairs: &[(String, String)], allowed: &[&str]) -> Result<(), ApiError> {
+    match pairs
+        .iter()
+        .find(|(k, _)| k != "token" && !allowed.contains(&k.as_str()))
+    {
+        Some((k, _)) => Err(portal_core::reports::ParamError::new(
+            k,
+            "unknown or not supported by this route",
+        )
+        .into()),
+        None => Ok(()),
+    }
+}
+
+#[derive(Serialize)]
+struct LockView {
+    owner: String,
+    acquired_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    /// The lease ran out: a run past its time limit (DESIGN: stuck after
+    /// 30 minutes), which the next run takes over or an admin resets.
+    stuck: bool,
+}
+
+#[derive(Serialize)]
+struct TaskView {
+    task: String,
+    running: bool,
+    lock: Option<LockView>,
+    watermark: Option<DateTime<Utc>>,
+    has_checkpoint: bool,
+    last_run: Option<RunRecord>,
+}
+
+/// Leases are wall-clock facts (the sync takes them with the real time),
+/// so "stuck" is judged by the real time even when the business clock is
+/// pinned with `PORTAL_NOW`.
+fn wall_now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+async fn tasks(state: &AppState) -> ApiResult {
+    let now = wall_now();
+    let states = state.store.all_task_states().await?;
+    let mut names: Vec<String> = TASKS.iter().map(|s| s.to_string()).collect();
+    names.extend(states.iter().map(|s| s.task.clone()));
+    names.sort();
+    names.dedup();
+    let mut out = Vec::with_capacity(names.len());
+    for task in names {
+        let st = states.iter().find(|s| s.task == task);
+        let lease = state.store.get_lease(&task).await?;
+        let last: Vec<RunRecord> = state.store.recent_runs(&task, 1).await?;
+        let lock = lease.map(|l| LockView {
+            stuck: l.expires_at <= now,
+            owner: l.owner,
+            acquired_at: l.acquired_at,
+            expires_at: l.expires_at,
+        });
+        out.push(TaskView {
+            running: lock.as_ref().is_some_and(|l| !l.stuck),
+            lock,
+            watermark: st.and_then(|s| s.watermark),
+            has_checkpoint: st.is_some_and(|s| s.checkpoint.is_some()),
+            last_run: last.into_iter().next(),
+            task,
+        });
+    }
+    Ok(http::json(
+        StatusCode::OK,
+        &serde_json::json!({ "data": out }),
+    ))
+}
+
+async fn runs(state: &AppState, task: &str, pairs: &[(String, String)]) -> ApiResult {
+    known_task(task)?;
+    only_params(pairs, &["limit"])?;
+    let limit = match pairs.iter().find(|(k, _)| k == "limit") {
+        Some((_, v)) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| portal_core::reports::ParamError::new("limit", "expected 1..=100"))?,
+        None => 20,
+    };
+    let runs: Vec<RunRecord> = state.store.recent_runs(task, limit).await?;
+    Ok(http::json(
+        StatusCode::OK,
+        &serde_json::json!({ "data": runs, "meta": { "limit": limit } }),
+    ))
+}
+
+async fn run_now(state: &AppState, task: &str, pairs: &[(String, String)]) -> ApiResult {
+    known_task(task)?;
+    only_params(pairs, &["mode"])?;
+    let mode = match pairs.iter().find(|(k, _)| k == "mode") {
+        Some((_, v)) => RunMode::parse(v).ok_or_else(|| {
+            portal_core::reports::ParamError::new(
+                "mode",
+                format!("unknown mode '{v}' (expected full or incremental)"),
+            )
+        })?,
+        None => RunMode::Incremental,
+    };
+    match state.runner.start(task, mode).await {
+        Ok(how) => Ok(http::json(
+            StatusCode::ACCEPTED,
+            &serde_json::json!({ "task": task, "mode": mode.as_str(), "status": how }),
+        )),
+        Err(RunnerError::NotConfigured) => Err(ApiError::Unavailable(
+            RunnerError::NotConfigured.to_string(),
+        )),
+        Err(e) => Err(ApiError::Internal(e.to_string())),
+    }
+}
+
+/// Clears the lock of a task. A lock still within its lease belongs to a
+/// run that may be alive; it is only cleared with `?force=true`.
+async fn reset(state: &AppState, task: &str, pairs: &[(String, String)]) -> ApiResult {
+    known_task(task)?;
+    only_params(pairs, &["force"])?;
+    let force = pairs.iter().any(|(k, v)| k == "force" && v == "true");
+    let Some(lease) = state.store.get_lease(task).await? else {
+        return Ok(http::json(
+            StatusCode::OK,
+            &serde_json::json!({ "task": task, "reset": false, "reason": "not locked" }),
+        ));
+    };
+    if lease.expires_at > wall_now() && !force {
+        return Err(ApiError::Conflict(format!(
+            "task {task} is running (lease held by {} until {}); add force=true to clear it anyway",
+            lease.owner, lease.expires_at
+        )));
+    }
+    let released = state.store.release_lease(&lease).await?;
+    tracing::warn!(%task, owner = %lease.owner, "task lock reset by an admin");
+    Ok(http::json(
+        StatusCode::OK,
+        &serde_json::json!({ "task": task, "reset": released, "previous_owner": lease.owner }),
+    ))
+}
+
+/// Token list without secrets (they are not stored).
+async fn list_tokens(state: &AppState) -> ApiResult {
+    let mut t = state.store.all_tokens().await?;
+    t.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(http::json(
+        StatusCode::OK,
+        &serde_json::json!({ "data": t }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum NewToken {
+    Admin {
+        label: Option<String>,
+        expires_at: Option<String>,
+    },
+    Pam {
+        owner_email: String,
+        label: Option<String>,
+        expires_at: Option<String>,
+    },
+    PartnerLink {
+        partner_id: String,
+    },
+}
+
+fn opt_instant(field: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    v.map(|s| {
+        parse_instant(s).ok_or_else(|| {
+            ApiError::BadRequest(format!("'{field}': not a date or RFC 3339 instant"))
+        })
+    })
+    .transpose()
+}
+
+fn link_key(state: &AppState) -> Result<&str, ApiError> {
+    state.link_key.as_ref().map(|k| k.expose()).ok_or_else(|| {
+        ApiError::Unavailable("partner links are not configured (PORTAL_LINK_KEY)".into())
+    })
+}
+
+/// Stores the link of `partner_id` at `version`; an existing record with
+/// the same (deterministic) token is success.
+async fn store_link(state: &AppState, partner_id: &str, version: u32) -> Result<String, ApiError> {
+    let token = partner_link_token(link_key(state)?, partner_id, version);
+    match state
+        .store
+        .put_token(
+            &token,
+            &partner_link_record(partner_id, version, state.clock.now()),
+        )
+        .await
+    {
+        Ok(_) | Err(StoreError::Conflict { .. }) => Ok(token),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /api/admin/tokens`: the plaintext token is in this answer only.
+async fn create_token(state: &AppState, req: &Request) -> ApiResult {
+    let body: NewToken = json_body(req)?;
+    let now = state.clock.now();
+    let base = http::base_url(state.public_base_url.as_deref(), req);
+    let (grant, label, expires_at) = match body {
+        NewToken::Admin { label, expires_at } => (
+            Grant::Admin,
+            label,
+            opt_instant("expires_at", expires_at.as_deref())?,
+        ),
+        NewToken::Pam {
+            owner_email,
+            label,
+            expires_at,
+        } => {
+            let e = owner_email.trim().to_lowercase();
+            if !e.contains('@') {
+                return Err(ApiError::BadRequest(
+                    "'owner_email': expected an e-mail address".into(),
+                ));
+            }
+            (
+                Grant::Pam { owner_email: e },
+                label,
+                opt_instant("expires_at", expires_at.as_deref())?,
+            )
+        }
+        NewToken::PartnerLink { partner_id } => {
+            if state.store.get_partner(&partner_id).await?.is_none() {
+                return Err(ApiError::BadRequest(format!(
+                    "'partner_id': unknown partner '{partner_id}'"
+                )));
+            }
+            let tokens = state.store.all_tokens().await?;
+            // Re-issuing returns the current link (derivation is
+            // deterministic); the first one is version 1.
+            let version = current_link_version(&tokens, &partner_id).unwrap_or(1);
+            let token = store_link(state, &partner_id, version).await?;
+            return Ok(http::json(
+                StatusCode::CREATED,
+                &serde_json::json!({
+                    "id": portal_core::access::partner_link_id(&partner_id, version),
+                    "kind": "partner_link",
+                    "scope": partner_id,
+                    "version": version,
+                    "token": token,
+                    "url": format!("{base}/p/{token}"),
+                }),
+            ));
+        }
+    };
+    let (kind, scope) = grant.kind_and_scope();
+    let token = generate_token();
+    let rec = TokenRecord {
+        id: generate_token_id(),
+        kind,
+        scope: scope.clone(),
+        label,
+        created_at: Some(now),
+        expires_at,
+    };
+    state.store.put_token(&token, &rec).await?;
+    tracing::info!(id = %rec.id, kind = ?kind, "token created");
+    Ok(http::json(
+        StatusCode::CREATED,
+        &serde_json::json!({ "id": rec.id, "kind": kind, "scope": scope, "expires_at": expires_at, "token": token }),
+    ))
+}
+
+/// `DELETE /api/admin/tokens/{id}`. Revoking a partner link bumps its
+/// version: the old link stops working and a new one is stored, which the
+/// next CRM push publishes.
+async fn revoke_token(state: &AppState, req: &Request, id: &str) -> ApiResult {
+    if let Some((partner_id, version)) = parse_partner_link_id(id) {
+        link_key(state)?;
+        if !state.store.revoke_token(id).await? {
+            return Err(ApiError::NotFound);
+        }
+        let tokens = state.store.all_tokens().await?;
+        let next = current_link_version(&tokens, &partner_id)
+            .unwrap_or(version)
+            .max(version)
+            + 1;
+        let token = store_link(state, &partner_id, next).await?;
+        let base = http::base_url(state.public_base_url.as_deref(), req);
+        tracing::info!(%id, "partner link revoked");
+        return Ok(http::json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "revoked": id,
+                "replacement": {
+                    "id": portal_core::access::partner_link_id(&partner_id, next),
+                    "version": next,
+                    "token": token,
+                    "url": format!("{base}/p/{token}"),
+                }
+            }),
+        ));
+    }
+    if !state.store.revoke_token(id).await? {
+        return Err(ApiError::NotFound);
+    }
+    tracing::info!(%id, "token revoked");
+    Ok(http::json(
+        StatusCode::OK,
+        &serde_json::json!({ "revoked": id }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum NewAward {
+    /// A personal completion recorded by hand.
+    Award {
+        partner_id: String,
+        user_id: Option<String>,
+        email: Option<String>,
+        course_id: String,
+        completed_at: String,
+        expires_at: Option<String>,
+        recorded_by: Option<String>,
+        note: Option<String>,
+    },
+    /// A company-wide certification.
+    Org {
+        partner_id: String,
+        name: String,
+        category: Option<String>,
+        npcu: u8,
+        starts_at: String,
+        ends_at: String,
+    },
+}
+
+fn instant(field: &str, v: &str) -> Result<DateTime<Utc>, ApiError> {
+    parse_instant(v)
+        .ok_or_else(|| ApiError::BadRequest(format!("'{field}': not a date or RFC 3339 instant")))
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}-{}", &generate_token()[..16])
+}
+
+/// `POST /api/admin/awards`, then the partner's summary is recomputed so
+/// the dashboard and reports show it at once.
+async fn award(state: &AppState, req: &Request) -> ApiResult {
+    let body: NewAward = json_body(req)?;
+    let partner_id = match &body {
+        NewAward::Award { partner_id, .. } | NewAward::Org { partner_id, .. } => partner_id.clone(),
+    };
+    if state.store.get_partner(&partner_id).await?.is_none() {
+        return Err(ApiError::BadRequest(format!(
+            "'partner_id': unknown partner '{partner_id}'"
+        )));
+    }
+    let created = match body {
+        NewAward::Award {
+            user_id,
+            email,
+            course_id,
+            completed_at,
+            expires_at,
+            recorded_by,
+            note,
+            ..
+        } => {
+            if user_id.is_none() && email.is_none() {
+                return Err(ApiError::BadRequest(
+                    "'user_id' or 'email' is required".into(),
+                ));
+            }
+            if state.store.get_course(&course_id).await?.is_none() {
+                return Err(ApiError::BadRequest(format!(
+                    "'course_id': unknown course '{course_id}'"
+                )));
+            }
+            let completed_at = instant("completed_at", &completed_at)?;
+            let expires_at = opt_instant("expires_at", expires_at.as_deref())?;
+            if expires_at.is_some_and(|e| e <= completed_at) {
+                return Err(ApiError::BadRequest(
+                    "'expires_at' must be after 'completed_at'".into(),
+                ));
+            }
+            let a = ManualAward {
+                id: new_id("award"),
+                user_id,
+                email: email.map(|e| e.trim().to_lowercase()),
+                course_id,
+                completed_at,
+                expires_at,
+                recorded_by,
+                note,
+            };
+            state.store.put(entities::award_item(&a)?).await?;
+            serde_json::to_value(&a).map_err(|e| ApiError::Internal(e.to_string()))?
+        }
+        NewAward::Org {
+            name,
+            category,
+            npcu,
+            starts_at,
+            ends_at,
+            ..
+        } => {
+            let (starts_at, ends_at) = (
+                instant("starts_at", &starts_at)?,
+                instant("ends_at", &ends_at)?,
+            );
+            if ends_at <= starts_at {
+                return Err(ApiError::BadRequest(
+                    "'ends_at' must be after 'starts_at'".into(),
+                ));
+            }
+            if name.trim().is_empty() {
+                return Err(ApiError::BadRequest("'name' is required".into()));
+            }
+            let o = OrgCertification {
+                id: new_id("org"),
+                partner_id: partner_id.clone(),
+                name,
+                category,
+                npcu,
+                starts_at,
+                ends_at,
+            };
+            state.store.put(entities::org_cert_item(&o)?).await?;
+            serde_json::to_value(&o).map_err(|e| ApiError::Internal(e.to_string()))?
+        }
+    };
+    let summary = recompute_partner(state, &partner_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let view = summary.view(state.clock.now(), state.warning_days, &state.tiers);
+    Ok(http::json(
+        StatusCode::CREATED,
+        &serde_json::json!({ "created": created, "partner": { "partner_id": partner_id, "npcu": view.npcu, "required_npcu": view.required_npcu, "meets_requirement": view.meets_requirement } }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Pin {
+    group_id: String,
+}
+
+/// `PUT /api/admin/partners/{id}/group`: a pinned link wins over automatic
+/// matching (the sync keeps `group_pinned` partners as they are).
+async fn pin_group(state: &AppState, req: &Request, id: &str) -> ApiResult {
+    let body: Pin = json_body(req)?;
+    let Some(mut partner) = state.store.get_partner(id).await? else {
+        return Err(ApiError::NotFound);
+    };
+    let group: Option<LmsGroup> = state
+        .store
+        .get_as(&keys::group_pk(&body.group_id), keys::PROFILE)
+        .await?;
+    let Some(group) = group else {
+        return Err(ApiError::BadRequest(format!(
+            "'group_id': unknown LMS group '{}'",
+            body.group_id
+        )));
+    };
+    partner.lms_group_id = Some(group.id.clone());
+    partner.group_pinned = true;
+    state.store.put(entities::partner_item(&partner)?).await?;
+    let summary = recompute_partner(state, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let view = summary.view(state.clock.now(), state.warning_days, &state.tiers);
+    Ok(http::json(
+        StatusCode::OK,
+        &serde_json::json!({ "partner_id": id, "lms_group_id": group.id, "lms_group_name": group.name, "group_pinned": true, "npcu": view.npcu }),
+    ))
+}

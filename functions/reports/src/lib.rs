@@ -1,0 +1,105 @@
+//! Lambda `reports`: the HTTP API (reports, exports, partner dashboards,
+//! admin operations). [`handle`] is a pure function of ([`AppState`],
+//! request), so the Lambda (`main.rs`) and the local dev server
+//! ([`local::serve`]) run exactly the same code.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`routes`] | path → handler, report routes |
+//! | [`admin`] | task status/run/reset, tokens, awards, group pins |
+//! | [`auth`] | bearer/`?token=` → [`Grant`] |
+//! | [`http`] | responses, headers, errors |
+//! | [`render`] | the dashboard HTML (minijinja, auto-escaped) |
+//! | [`export`] | CSV / XLSX encoding of report rows |
+//! | [`recompute`] | one partner's summary after an admin change |
+//! | [`runner`] | "run now": async Lambda invoke or in-process |
+//! | [`local`] | hyper/axum adapter for the dev runner and tests |
+
+use std::sync::Arc;
+
+use portal_core::access::token_hash;
+use portal_core::clock::Clock;
+use portal_core::config::{Config, Secret, SecretRef};
+use portal_core::model::{CategoryMap, TierRequirements};
+use portal_core::store::Store;
+
+pub mod admin;
+pub mod auth;
+pub mod export;
+pub mod http;
+pub mod local;
+pub mod recompute;
+pub mod render;
+pub mod routes;
+pub mod runner;
+
+pub use portal_core::access::Grant;
+pub use runner::{FnRunner, LambdaRunner, NoRunner, RunMode, RunnerError, TaskRunner};
+
+/// Everything a request needs; built once per Lambda container.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: Clock,
+    pub warning_days: u32,
+    pub tiers: TierRequirements,
+    pub categories: CategoryMap,
+    pub default_validity_months: u32,
+    /// Base of links in reports (`PORTAL_PUBLIC_BASE_URL`); when `None`
+    /// links are built from the request's Host (the API's own URL cannot be
+    /// configured on itself without a template cycle).
+    pub public_base_url: Option<String>,
+    /// SHA-256 hex of the configured admin token: the plaintext is dropped
+    /// as soon as the state is built.
+    pub admin_token_hash: Option<String>,
+    /// Key deriving partner links (`PORTAL_LINK_KEY`).
+    pub link_key: Option<Secret>,
+    /// Key signing unsubscribe links (`PORTAL_UNSUBSCRIBE_KEY`).
+    pub unsubscribe_key: Option<Secret>,
+    pub runner: Arc<dyn TaskRunner>,
+}
+
+impl AppState {
+    /// State from the typed configuration. Secrets given by value are used
+    /// directly; ARN references must be resolved by the caller (`main.rs`
+    /// reads Secrets Manager) and set with the `with_*` methods. The runner
+    /// defaults to "not configured".
+    pub fn new(config: &Config, store: Store) -> AppState {
+        let value = |r: &Option<SecretRef>| match r {
+            Some(SecretRef::Value(s)) => Some(s.clone()),
+            _ => None,
+        };
+        AppState {
+            store,
+            clock: config.clock,
+            warning_days: config.warning_days,
+            tiers: config.tiers.clone(),
+            categories: config.categories.clone(),
+            default_validity_months: config.default_validity_months,
+            public_base_url: config.public_base_url.clone(),
+            admin_token_hash: value(&config.admin_token).map(|s| token_hash(s.expose())),
+            link_key: value(&config.link_key),
+            unsubscribe_key: value(&config.unsubscribe_key),
+            runner: Arc::new(NoRunner),
+        }
+    }
+
+    pub fn with_admin_token(mut self, token: &str) -> Self {
+        self.admin_token_hash = Some(token_hash(token));
+        self
+    }
+    pub fn with_link_key(mut self, key: Secret) -> Self {
+        self.link_key = Some(key);
+        self
+    }
+    pub fn with_unsubscribe_key(mut self, key: Secret) -> Self {
+        self.unsubscribe_key = Some(key);
+        self
+    }
+    pub fn with_runner(mut self, runner: Arc<dyn TaskRunner>) -> Self {
+        self.runner = runner;
+        self
+    }
+}
+
+pub use routes::handle;

@@ -1,0 +1,93 @@
+//! Recomputes one partner's summary and dashboard rows after an admin
+//! change (manual award, organisation certification, group pin), so the
+//! change shows at once instead of after the next scheduled sync. Uses the
+//! same rules the sync uses (`build_partner_summary`, `build_cert_rows`).
+
+use futures::{StreamExt, TryStreamExt};
+use portal_core::model::{LmsGroup, LmsUser, PartnerSummary};
+use portal_core::rules::rows::build_cert_rows;
+use portal_core::rules::summary::{build_partner_summary, PartnerData};
+use portal_core::store::{entities, keys};
+
+use crate::http::ApiError;
+use crate::AppState;
+
+/// Rebuilds and stores the summary of `partner_id`; `None` when the
+/// partner does not exist.
+pub async fn recompute_partner(
+    state: &AppState,
+    partner_id: &str,
+) -> Result<Option<PartnerSummary>, ApiError> {
+    let store = &state.store;
+    let Some(partner) = store.get_partner(partner_id).await? else {
+        return Ok(None);
+    };
+    let group: Option<LmsGroup> = match partner.lms_group_id.as_deref() {
+        Some(g) => store.get_as(&keys::group_pk(g), keys::PROFILE).await?,
+        None => None,
+    };
+    let memberships = match partner.lms_group_id.as_deref() {
+        Some(g) => store.group_members(g).await?,
+        None => Vec::new(),
+    };
+    let (contacts, courses, awards, dashboard) = futures::try_join!(
+        store.all_contacts(),
+        store.all_courses(),
+        store.all_awards(),
+        store.partner_dashboard(partner_id),
+    )?;
+    // Candidate members: group members plus users reached by the partner's
+    // contacts' e-mails; the rules decide who really counts.
+    let mut user_ids: Vec<String> = memberships.iter().map(|m| m.user_id.clone()).collect();
+    for c in contacts
+        .iter()
+        .filter(|c| c.account_id.as_deref() == Some(partner_id))
+    {
+        for link in store.lookup_email(&c.email).await? {
+            user_ids.extend(link.user_id);
+        }
+    }
+    user_ids.sort();
+    user_ids.dedup();
+    let users: Vec<LmsUser> = futures::stream::iter(user_ids)
+        .map(|id| {
+            let store = store.clone();
+            async move { store.get_user(&id).await }
+        })
+        .buffer_unordered(8)
+        .try_collect::<Vec<_>>()
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    let enrollments: Vec<_> =
+        futures::stream::iter(users.iter().map(|u| u.id.clone()).collect::<Vec<_>>())
+            .map(|id| {
+                let store = store.clone();
+                async move { store.user_enrollments(&id).await }
+            })
+            .buffer_unordered(8)
+            .try_collect::<Vec<_>>()
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+    let data = PartnerData {
+        partner: &partner,
+        group: group.as_ref(),
+        memberships: &memberships,
+        contacts: &contacts,
+        users: &users,
+        enrollments: &enrollments,
+        courses: &courses,
+        manual_awards: &awards,
+        org_certs: &dashboard.org_certs,
+        categories: &state.categories,
+        default_validity_months: state.default_validity_months,
+    };
+    let summary = build_partner_summary(&data, state.clock.now());
+    let rows = build_cert_rows(&data);
+    store.put(entities::summary_item(&summary)?).await?;
+    store.replace_partner_certs(partner_id, &rows).await?;
+    Ok(Some(summary))
+}

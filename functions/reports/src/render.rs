@@ -1,0 +1,169 @@
+//! Server-rendered HTML: the partner dashboard and the small notice pages
+//! (unknown/revoked link, unsubscribe). minijinja auto-escapes every value
+//! in `.html` templates, so partner and user names are inert text.
+
+use std::sync::LazyLock;
+
+use minijinja::{context, Environment};
+use portal_core::reports::dashboard::DashboardView;
+
+const STYLE: &str = r#"
+:root{--ok:#1b7f3b;--bad:#b3261e;--warn:#8a5a00;--muted:#5f6368;--line:#e0e0e0}
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#202124;background:#f6f7f9}
+main{max-width:960px;margin:0 auto;padding:16px}
+header.card{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:center}
+h1{font-size:1.5rem;margin:0}
+h2{font-size:1.15rem;margin:0 0 8px}
+.card{background:#fff;border:1px solid var(--line);border-radius:10px;padding:16px;margin:0 0 16px}
+.badge{display:inline-block;padding:2px 10px;border-radius:999px;font-size:.85rem;font-weight:600;background:#e8eaed}
+.tier-Premier{background:#2d2a6e;color:#fff}.tier-Select{background:#1a73e8;color:#fff}
+.tier-Registered{background:#e8f0fe;color:#174ea6}.tier-Certified{background:#e6f4ea;color:#137333}
+.met{color:var(--ok);font-weight:700}.notmet{color:var(--bad);font-weight:700}
+.bar{height:14px;background:#e8eaed;border-radius:7px;overflow:hidden;margin:8px 0}
+.bar>span{display:block;height:100%;background:var(--ok)}
+.bar.below>span{background:var(--warn)}
+.numbers{font-size:1.25rem}
+.muted{color:var(--muted);font-size:.9rem}
+.cats{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:8px}
+.cat{border:1px solid var(--line);border-radius:8px;padding:8px}
+table{width:100%;border-collapse:collapse;font-size:.92rem}
+th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
+tr.expiring{background:#fff4e0}
+tr.expired td{color:var(--muted)}
+.status{font-weight:600;text-transform:capitalize}
+@media (max-width:640px){
+ thead{display:none}
+ table,tbody,tr,td{display:block;width:100%}
+ tr{border:1px solid var(--line);border-radius:8px;margin:0 0 8px;padding:4px}
+ td{border:0;padding:2px 6px}
+ td::before{content:attr(data-label)": ";font-weight:600;color:var(--muted)}
+}
+"#;
+
+const DASHBOARD: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="robots" content="noindex,nofollow">
+<title>{{ d.name }} — certification status</title>
+<style>{{ style|safe }}</style></head>
+<body><main>
+<header class="card">
+ <h1 id="partner-name">{{ d.name }}</h1>
+ {% if d.tier %}<span class="badge tier-{{ d.tier }}" id="tier">{{ d.tier }}</span>{% else %}<span class="badge" id="tier">No tier</span>{% endif %}
+ {% if d.owner_name %}<span class="muted">Partner manager: {{ d.owner_name }}{% if d.owner_email %} &lt;{{ d.owner_email }}&gt;{% endif %}</span>{% endif %}
+</header>
+<section class="card" aria-labelledby="standing">
+ <h2 id="standing">Certification standing</h2>
+ <div class="numbers"><strong id="npcu">{{ d.npcu }}</strong> of <strong id="required">{{ d.required_npcu }}</strong> NPCU required
+  — {% if d.meets_requirement %}<span class="met" id="met">Met</span>{% else %}<span class="notmet" id="met">Not met</span>{% endif %}</div>
+ <div class="bar{% if not d.meets_requirement %} below{% endif %}" role="progressbar" id="progress"
+  aria-valuemin="0" aria-valuemax="100" aria-valuenow="{{ d.progress_percent }}" aria-label="NPCU progress">
+  <span style="width:{{ d.progress_percent }}%"></span></div>
+ <div class="muted"><span id="progress-text">{{ d.progress_percent }}%</span> of requirement ·
+  {{ d.certified_users }} certified {{ "user" if d.certified_users == 1 else "users" }} ·
+  {{ d.certifications }} active certifications{% if d.expiring %} · <strong>{{ d.expiring }} expiring soon</strong>{% endif %}{% if not d.meets_requirement %} · {{ d.gap }} NPCU short{% endif %}</div>
+</section>
+{% if d.categories %}
+<section class="card"><h2>By product category</h2><div class="cats">
+{% for c in d.categories %}<div class="cat"><strong>{{ c.category }}</strong><br>
+ <span class="muted">{{ c.users }} certified {{ "user" if c.users == 1 else "users" }} · {{ c.npcu }} NPCU</span></div>{% endfor %}
+</div></section>
+{% for c in d.categories %}{% if c.rows %}
+<section class="card"><h2>{{ c.category }}</h2>
+<table><thead><tr><th>User</th><th>Course</th><th>Completed</th><th>Expires</th><th>NPCU</th><th>Status</th></tr></thead><tbody>
+{% for r in c.rows %}<tr class="{{ r.status }}">
+ <td data-label="User">{{ r.user_name }}</td><td data-label="Course">{{ r.course_name }}</td>
+ <td data-label="Completed">{{ r.completed_on or "—" }}</td><td data-label="Expires">{{ r.expires_on or "—" }}</td>
+ <td data-label="NPCU">{{ r.npcu }}</td><td data-label="Status" class="status">{{ r.status|replace("_", " ") }}</td></tr>
+{% endfor %}</tbody></table></section>
+{% endif %}{% endfor %}
+{% else %}
+<section class="card"><p>No certifications recorded yet.</p></section>
+{% endif %}
+{% if d.org_certifications %}
+<section class="card"><h2>Organisation certifications</h2>
+<table><thead><tr><th>Name</th><th>Category</th><th>From</th><th>Until</th><th>NPCU</th><th>Status</th></tr></thead><tbody>
+{% for o in d.org_certifications %}<tr class="{{ o.status }}"><td data-label="Name">{{ o.name }}</td><td data-label="Category">{{ o.category or "—" }}</td>
+<td data-label="From">{{ o.starts_on }}</td><td data-label="Until">{{ o.ends_on }}</td><td data-label="NPCU">{{ o.npcu }}</td>
+<td data-label="Status" class="status">{{ o.status|replace("_", " ") }}</td></tr>{% endfor %}
+</tbody></table></section>
+{% endif %}
+<p class="muted">{% if d.computed_at %}Data as of {{ d.computed_at[:16]|replace("T", " ") }} UTC. {% endif %}This is a private page: do not share its address.</p>
+</main></body></html>
+"#;
+
+const NOTICE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="robots" content="noindex,nofollow">
+<title>{{ title }}</title><style>{{ style|safe }}</style></head>
+<body><main><section class="card"><h1>{{ title }}</h1><p>{{ message }}</p></section></main></body></html>
+"#;
+
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    // Names ending in .html get HTML auto-escaping (minijinja's default
+    // callback); a template failing to parse is a bug the tests catch.
+    env.add_template("dashboard.html", DASHBOARD)
+        .expect("dashboard template parses");
+    env.add_template("notice.html", NOTICE)
+        .expect("notice template parses");
+    env
+});
+
+pub fn dashboard(d: &DashboardView) -> Result<String, minijinja::Error> {
+    ENV.get_template("dashboard.html")?
+        .render(context! { d => d, style => STYLE })
+}
+
+/// A short page with a title and one sentence (both escaped).
+pub fn notice(title: &str, message: &str) -> String {
+    ENV.get_template("notice.html")
+        .and_then(|t| t.render(context! { title => title, message => message, style => STYLE }))
+        .unwrap_or_else(|_| {
+            "<!doctype html><title>Error</title><p>Something went wrong.</p>".into()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    #[test]
+    fn names_are_escaped() {
+        let d = DashboardView {
+            partner_id: "p".into(),
+            name: "<script>alert(1)</script>".into(),
+            tier: Some("Select".into()),
+            region: None,
+            country: None,
+            owner_name: Some("\"><img src=x onerror=alert(1)>".into()),
+            owner_email: None,
+            npcu: 3,
+            required_npcu: 10,
+            gap: 7,
+            meets_requirement: false,
+            progress_percent: 30,
+            certified_users: 1,
+            certifications: 2,
+            expiring: 0,
+            categories: vec![],
+            org_certifications: vec![],
+            computed_at: Some(Utc::now()),
+            generated_at: Utc::now(),
+        };
+        let html = dashboard(&d).unwrap();
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<img src=x"));
+        assert!(html.contains(r#"aria-valuenow="30""#));
+        assert!(html.contains("Not met"));
+        let n = notice("<b>", "<i>");
+        assert!(n.contains("&lt;b&gt;") && !n.contains("<i>"));
+    }
+}

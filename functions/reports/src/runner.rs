@@ -1,0 +1,133 @@
+//! "Run now" for sync tasks. The reports function must not link the sync
+//! code into its Lambda (size, and the sync's own time limit), so it talks
+//! to a [`TaskRunner`]: in AWS an async invoke of the sync function, locally
+//! an in-process closure the dev runner / tests provide.
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+/// Task names the sync schedules (the payload `task` of the sync function).
+pub const TASKS: &[&str] = &[
+    "lms-users",
+    "lms-groups",
+    "lms-courses",
+    "lms-enrollments",
+    "crm-partners",
+    "crm-contacts",
+    "crm-push",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunMode {
+    Full,
+    Incremental,
+}
+
+impl RunMode {
+    pub fn parse(s: &str) -> Option<RunMode> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "full" => Some(RunMode::Full),
+            "incremental" => Some(RunMode::Incremental),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Full => "full",
+            RunMode::Incremental => "incremental",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error("running tasks on demand is not configured here")]
+    NotConfigured,
+    #[error("could not start the task: {0}")]
+    Failed(String),
+}
+
+/// Starts a sync task without waiting for it to finish.
+pub trait TaskRunner: Send + Sync {
+    /// Returns how it was started (e.g. `"invoked"`), for the answer.
+    fn start(&self, task: &str, mode: RunMode) -> BoxFuture<'_, Result<String, RunnerError>>;
+}
+
+/// No runner configured: "run now" answers 503.
+pub struct NoRunner;
+
+impl TaskRunner for NoRunner {
+    fn start(&self, _: &str, _: RunMode) -> BoxFuture<'_, Result<String, RunnerError>> {
+        Box::pin(async { Err(RunnerError::NotConfigured) })
+    }
+}
+
+/// AWS: `Invoke` with `InvocationType=Event` (returns at once; the sync
+/// function's own retry/failure queue handles errors).
+pub struct LambdaRunner {
+    pub client: aws_sdk_lambda::Client,
+    pub function_name: String,
+}
+
+impl TaskRunner for LambdaRunner {
+    fn start(&self, task: &str, mode: RunMode) -> BoxFuture<'_, Result<String, RunnerError>> {
+        let payload = serde_json::json!({ "task": task, "mode": mode.as_str() }).to_string();
+        Box::pin(async move {
+            let out = self
+                .client
+                .invoke()
+                .function_name(&self.function_name)
+                .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+                .payload(aws_sdk_lambda::primitives::Blob::new(payload.into_bytes()))
+                .send()
+                .await
+                .map_err(|e| {
+                    RunnerError::Failed(aws_sdk_lambda::error::DisplayErrorContext(e).to_string())
+                })?;
+            Ok(format!("invoked (status {})", out.status_code()))
+        })
+    }
+}
+
+/// The future an in-process run returns.
+pub type RunFuture = BoxFuture<'static, Result<(), String>>;
+
+/// In-process runner (dev server, tests): spawns `f(task, mode)` on the
+/// runtime and answers at once, like the async invoke does.
+#[derive(Clone)]
+pub struct FnRunner {
+    f: Arc<dyn Fn(String, RunMode) -> RunFuture + Send + Sync>,
+}
+
+impl FnRunner {
+    pub fn new(f: impl Fn(String, RunMode) -> RunFuture + Send + Sync + 'static) -> Self {
+        FnRunner { f: Arc::new(f) }
+    }
+}
+
+impl fmt::Debug for FnRunner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FnRunner")
+    }
+}
+
+impl TaskRunner for FnRunner {
+    fn start(&self, task: &str, mode: RunMode) -> BoxFuture<'_, Result<String, RunnerError>> {
+        let fut = (self.f)(task.to_string(), mode);
+        let task = task.to_string();
+        Box::pin(async move {
+            tokio::spawn(async move {
+                match fut.await {
+                    Ok(()) => {
+                        tracing::info!(%task, mode = mode.as_str(), "in-process run finished")
+                    }
+                    Err(e) => tracing::warn!(%task, error = %e, "in-process run failed"),
+                }
+            });
+            Ok("started in-process".to_string())
+        })
+    }
+}

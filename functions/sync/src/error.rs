@@ -1,0 +1,25 @@
+//! Errors of the sync tasks. Every message names the side at fault
+//! (northpass / impartner / store / config) so a failed run says at once
+//! where to look.
+
+use portal_core::config::ConfigError;
+use portal_core::sources::SourceError;
+use portal_core::store::StoreError;
+use portal_core::tasks::TaskError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Already names the source (`northpass: authentication failed …`).
+    #[error("{0}")]
+    Source(#[from] SourceError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("task runtime: {0}")]
+    Task(#[from] TaskError),
+    #[error("config: {0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("lambda self-invoke failed: {0}")]
+    Invoke(String),
+}

@@ -1,0 +1,185 @@
+//! Lambda entry logic: event parsing, running, and the async self-invoke
+//! that continues a checkpointed run in a new invocation.
+
+use std::time::{Duration, Instant};
+
+use portal_core::tasks::{Budget, Mode, RunStatus, RunSummary};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::deps::Deps;
+use crate::error::SyncError;
+use crate::task_name::TaskName;
+
+/// What to run: one task or `all` (in dependency order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub task: String,
+    #[serde(default)]
+    pub mode: Mode,
+    /// For `all` continuations: the task to resume from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+/// Accepts the EventBridge scheduled event (`{"detail-type": "Scheduled
+/// Event", "detail": {...}}`) and the bare payload (manual run,
+/// continuation).
+pub fn parse_event(event: &Value) -> Result<Request, SyncError> {
+    let payload = match event.get("detail") {
+        Some(d) if event.get("detail-type").is_some() || event.get("source").is_some() => d,
+        _ => event,
+    };
+    let req: Request = serde_json::from_value(payload.clone())
+        .map_err(|e| SyncError::Invalid(format!("bad sync request {payload}: {e}")))?;
+    if req.task != "all" {
+        req.task.parse::<TaskName>().map_err(SyncError::Invalid)?;
+    }
+    Ok(req)
+}
+
+/// How a checkpointed run goes on.
+#[derive(Debug, Clone)]
+pub enum Continuation {
+    /// In this process, right away (local runs, tests).
+    Loop,
+    /// Async self-invoke of this function with the same request.
+    Lambda {
+        client: aws_sdk_lambda::Client,
+        function_name: String,
+    },
+}
+
+impl Continuation {
+    async fn continue_later(&self, req: &Request) -> Result<bool, SyncError> {
+        match self {
+            Continuation::Loop => Ok(false),
+            Continuation::Lambda {
+                client,
+                function_name,
+            } => {
+                let body = serde_json::to_vec(req).map_err(|e| SyncError::Invoke(e.to_string()))?;
+                client
+                    .invoke()
+                    .function_name(function_name)
+                    .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+                    .payload(aws_sdk_lambda::primitives::Blob::new(body))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        SyncError::Invoke(
+                            aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
+                        )
+                    })?;
+                tracing::info!(task = %req.task, "continuation invoked");
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// Handles one event. `deadline` is the invocation's deadline (Lambda
+/// context), `None` locally. Returns the JSON summary: one run, or for
+/// `all` `{"task": "all", "status": .., "runs": [..]}`.
+pub async fn handle(
+    deps: &Deps,
+    event: &Value,
+    deadline: Option<Instant>,
+    continuation: &Continuation,
+) -> Result<Value, SyncError> {
+    let req = parse_event(event)?;
+    let budget = || Budget {
+        deadline,
+        margin: deps.options.checkpoint_margin,
+    };
+    let tasks: Vec<TaskName> = if req.task == "all" {
+        let from = match &req.from {
+            Some(f) => Some(f.parse::<TaskName>().map_err(SyncError::Invalid)?),
+            None => None,
+        };
+        TaskName::ALL
+            .into_iter()
+            .skip_while(|t| from.is_some_and(|f| *t != f))
+            .collect()
+    } else {
+        vec![req.task.parse::<TaskName>().map_err(SyncError::Invalid)?]
+    };
+
+    let mut runs: Vec<RunSummary> = Vec::new();
+    for task in tasks {
+        let mut s = crate::run_task(deps, task, req.mode, budget()).await;
+        // Locally, keep going in this process (fresh budget each time).
+        while s.status == RunStatus::Checkpointed && matches!(continuation, Continuation::Loop) {
+            let fresh = Budget {
+                deadline: deadline.map(|_| Instant::now() + Duration::from_secs(900)),
+                margin: deps.options.checkpoint_margin,
+            };
+            s = crate::run_task(deps, task, req.mode, fresh).await;
+        }
+        let status = s.status;
+        runs.push(s);
+        match status {
+            RunStatus::Checkpointed => {
+                let next = Request {
+                    task: req.task.clone(),
+                    mode: req.mode,
+                    from: (req.task == "all").then(|| task.as_str().to_string()),
+                };
+                continuation.continue_later(&next).await?;
+                break;
+            }
+            RunStatus::Failed => break,
+            RunStatus::Succeeded | RunStatus::AlreadyRunning => {}
+        }
+    }
+    if req.task != "all" {
+        return serde_json::to_value(runs.pop().unwrap_or_default())
+            .map_err(|e| SyncError::Invalid(e.to_string()));
+    }
+    let status = runs
+        .iter()
+        .map(|r| r.status)
+        .find(|s| *s != RunStatus::Succeeded)
+        .unwrap_or(RunStatus::Succeeded);
+    Ok(json!({ "task": "all", "mode": req.mode, "status": status, "runs": runs }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduled_event_and_direct_payload() {
+        let ev = json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
+            "detail": {"task": "lms-users", "mode": "full"}});
+        assert_eq!(
+            parse_event(&ev).unwrap(),
+            Request {
+                task: "lms-users".into(),
+                mode: Mode::Full,
+                from: None
+            }
+        );
+        let direct = json!({"task": "crm-push"});
+        assert_eq!(parse_event(&direct).unwrap().mode, Mode::Incremental);
+        assert_eq!(
+            parse_event(&json!({"task": "all", "mode": "full"}))
+                .unwrap()
+                .task,
+            "all"
+        );
+    }
+
+    #[test]
+    fn bad_requests_say_why() {
+        let e = parse_event(&json!({"task": "nope"}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown task"), "{e}");
+        let e = parse_event(&json!({"task": "lms-users", "mode": "sometimes"}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sometimes"), "{e}");
+        assert!(parse_event(&json!({})).is_err());
+    }
+}

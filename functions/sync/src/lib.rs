@@ -1,0 +1,112 @@
+//! Lambda `sync`: keeps DynamoDB in step with Northpass (LMS) and Impartner
+//! (PRM). Library part, shared by the Lambda entry (`main.rs`), the local
+//! dev runner and the reports function ("run now").
+//!
+//! Entry points:
+//! - [`run_task`]: one invocation of one task within a [`Budget`]; may end
+//!   `checkpointed` (call again to continue).
+//! - [`run_to_completion`]: the local loop — invokes until the run is done.
+//! - [`run_all`]: every task in dependency order ([`TaskName::ALL`]).
+//! - [`handler::handle`]: the Lambda event handler (EventBridge or direct).
+
+pub mod convert;
+pub mod deps;
+pub mod error;
+pub mod handler;
+mod link;
+mod recompute;
+mod snapshot;
+pub mod task_name;
+mod tasks;
+mod write;
+
+pub use deps::{Deps, SyncOptions};
+pub use error::SyncError;
+pub use portal_core::tasks::{Budget, Counts, Mode, RunStatus, RunSummary};
+pub use task_name::TaskName;
+
+use portal_core::tasks::{Begin, TaskRun};
+
+/// One invocation of `task`: takes the lease (or reports "already
+/// running"), runs until done or until `budget` is nearly spent (then saves
+/// a checkpoint), records the run and returns its summary. Never panics on
+/// source or store errors: they end up in `summary.error`.
+pub async fn run_task(deps: &Deps, task: TaskName, mode: Mode, budget: Budget) -> RunSummary {
+    let now = deps.config.clock.now();
+    let mut run = match TaskRun::begin(&deps.store, task.as_str(), mode, now).await {
+        Ok(Begin::Started(run)) => run,
+        Ok(Begin::AlreadyRunning(summary)) => return summary,
+        Err(e) => {
+            return RunSummary {
+                task: task.as_str().to_string(),
+                mode,
+                status: RunStatus::Failed,
+                error: Some(format!("could not start: {e}")),
+                ..Default::default()
+            }
+        }
+    };
+    let np_before = deps.northpass.as_ref().map(|c| c.stats().requests);
+    let prm_before = deps.impartner.as_ref().map(|c| c.stats().requests);
+    let result = tasks::run(deps, task, &mut run, budget, now).await;
+    run.details = serde_json::json!({
+        "northpass_requests": deps.northpass.as_ref().zip(np_before).map(|(c, b)| c.stats().requests - b),
+        "impartner_requests": deps.impartner.as_ref().zip(prm_before).map(|(c, b)| c.stats().requests - b),
+    });
+    let result = result.map_err(|e| {
+        tracing::error!(task = task.as_str(), error = %e, "task failed");
+        e.to_string()
+    });
+    let summary = run.finish(result).await;
+    tracing::info!(
+        task = task.as_str(),
+        run_id = %summary.run_id,
+        status = summary.status.as_str(),
+        counts = ?summary.counts,
+        "task invocation ended"
+    );
+    summary
+}
+
+/// Runs `task` to the end in this process, one "invocation" per `budget`
+/// (a fresh one each time): the local stand-in for the Lambda self-invoke.
+/// `per_invocation` = `None` → a single unlimited invocation.
+pub async fn run_to_completion(
+    deps: &Deps,
+    task: TaskName,
+    mode: Mode,
+    per_invocation: Option<std::time::Duration>,
+) -> RunSummary {
+    // A run that never progresses must not loop forever.
+    const MAX_INVOCATIONS: u32 = 10_000;
+    loop {
+        let budget = match per_invocation {
+            Some(d) => Budget::of(d, std::time::Duration::ZERO),
+            None => Budget::unlimited(),
+        };
+        let s = run_task(deps, task, mode, budget).await;
+        if s.status != RunStatus::Checkpointed || s.invocations >= MAX_INVOCATIONS {
+            return s;
+        }
+    }
+}
+
+/// Every task in dependency order, each to completion. Stops at the first
+/// failed task (later tasks would build on incomplete data) — unless it
+/// failed only because it is already running elsewhere.
+pub async fn run_all(
+    deps: &Deps,
+    mode: Mode,
+    per_invocation: Option<std::time::Duration>,
+) -> Vec<RunSummary> {
+    let mut out = Vec::new();
+    for task in TaskName::ALL {
+        let s = run_to_completion(deps, task, mode, per_invocation).await;
+        let stop = s.status == RunStatus::Failed;
+        out.push(s);
+        if stop {
+            break;
+        }
+    }
+    out
+}

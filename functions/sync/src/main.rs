@@ -1,0 +1,60 @@
+//! Lambda `sync`: wires configuration and calls the library.
+// The handler future (SDK + task runtime) is deep enough to exceed the
+// default query depth when checked for `Send`.
+#![recursion_limit = "256"]
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use portal_core::config::Config;
+use portal_core::store::Store;
+use portal_sync::handler::{handle, Continuation};
+use portal_sync::{Deps, SyncOptions};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_current_span(false)
+        .without_time()
+        .init();
+    let config = Config::from_env()?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = Store::from_sdk_config(&aws, config.table.clone());
+    let secrets = portal_core::secrets::Secrets::from_sdk_config(&aws);
+    let deps =
+        Deps::from_config_with_secrets(config, store, SyncOptions::from_env()?, &secrets).await?;
+    // Continuations re-invoke this very function (its name is set by the
+    // Lambda runtime; PORTAL_SYNC_FUNCTION_NAME wins when given).
+    let function_name = std::env::var("PORTAL_SYNC_FUNCTION_NAME")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok());
+    let continuation = match function_name {
+        Some(function_name) => Continuation::Lambda {
+            client: aws_sdk_lambda::Client::new(&aws),
+            function_name,
+        },
+        None => Continuation::Loop,
+    };
+    let deps = &deps;
+    let continuation = &continuation;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let deadline = deadline_instant(event.context.deadline);
+        handle(deps, &event.payload, Some(deadline), continuation)
+            .await
+            .map_err(lambda_runtime::Error::from)
+    }))
+    .await
+}
+
+/// The context deadline (epoch ms) as a monotonic instant.
+fn deadline_instant(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}

@@ -1,0 +1,75 @@
+//! The sync tasks, by the names schedules and admins use.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TaskName {
+    #[serde(rename = "lms-users")]
+    LmsUsers,
+    #[serde(rename = "lms-courses")]
+    LmsCourses,
+    #[serde(rename = "crm-partners")]
+    CrmPartners,
+    #[serde(rename = "lms-groups")]
+    LmsGroups,
+    #[serde(rename = "crm-contacts")]
+    CrmContacts,
+    #[serde(rename = "lms-enrollments")]
+    LmsEnrollments,
+    #[serde(rename = "crm-push")]
+    CrmPush,
+}
+
+impl TaskName {
+    /// Dependency order: users before contacts (contacts link to users by
+    /// e-mail), partners before groups (matching needs both sides; each of
+    /// the two re-matches so either order converges), groups and contacts
+    /// before enrollments (only partner users' transcripts are fetched),
+    /// push last (it sends the recomputed totals).
+    pub const ALL: [TaskName; 7] = [
+        TaskName::LmsUsers,
+        TaskName::LmsCourses,
+        TaskName::CrmPartners,
+        TaskName::LmsGroups,
+        TaskName::CrmContacts,
+        TaskName::LmsEnrollments,
+        TaskName::CrmPush,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskName::LmsUsers => "lms-users",
+            TaskName::LmsCourses => "lms-courses",
+            TaskName::CrmPartners => "crm-partners",
+            TaskName::LmsGroups => "lms-groups",
+            TaskName::CrmContacts => "crm-contacts",
+            TaskName::LmsEnrollments => "lms-enrollments",
+            TaskName::CrmPush => "crm-push",
+        }
+    }
+}
+
+impl fmt::Display for TaskName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TaskName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_lowercase().replace('_', "-");
+        TaskName::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown task '{s}' (expected one of: all, {})",
+                    TaskName::ALL.map(TaskName::as_str).join(", ")
+                )
+            })
+    }
+}

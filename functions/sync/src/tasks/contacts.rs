@@ -1,0 +1,161 @@
+//! `crm-contacts`: Impartner users → contacts, linked to LMS users by
+//! case-insensitive e-mail. Internal-domain and shared-mailbox contacts are
+//! skipped (and deactivated if we had them); a full run deactivates
+//! contacts gone from the CRM. Links are recomputed for every stored
+//! contact on each run, so an LMS e-mail change is reflected even when the
+//! CRM record did not change.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use futures::StreamExt;
+use portal_core::model::{Contact, LmsUser};
+use portal_core::rules::filters::contact_exclusion;
+use portal_core::rules::members::normalize_email;
+use portal_core::store::entities::contact_items;
+use portal_core::store::{keys, ItemKey};
+use portal_core::tasks::{Mode, TaskRun};
+
+use super::Fetched;
+use crate::convert;
+use crate::deps::Deps;
+use crate::error::SyncError;
+use crate::recompute::Touched;
+use crate::write::put_counted;
+
+/// The LMS user a contact e-mail points at: an active one first, then the
+/// smallest id, so the choice is stable between runs.
+fn link_for(email: &str, by_email: &HashMap<String, Vec<&LmsUser>>) -> Option<String> {
+    let users = by_email.get(&normalize_email(email))?;
+    users
+        .iter()
+        .min_by_key(|u| (!u.is_active(), u.id.as_str()))
+        .map(|u| u.id.clone())
+}
+
+pub async fn fetch(deps: &Deps, run: &mut TaskRun) -> Result<Fetched, SyncError> {
+    let prm = deps.impartner()?;
+    let store = &deps.store;
+    let cfg = &deps.config;
+    let since = match run.mode {
+        Mode::Incremental => run.watermark,
+        Mode::Full => None,
+    };
+    let users = store.all_users().await?;
+    let mut by_email: HashMap<String, Vec<&LmsUser>> = HashMap::new();
+    for u in &users {
+        let e = normalize_email(&u.email);
+        if !e.is_empty() {
+            by_email.entry(e).or_default().push(u);
+        }
+    }
+    let mut stored: HashMap<String, Contact> = store
+        .all_contacts()
+        .await?
+        .into_iter()
+        .map(|c| (c.id.clone(), c))
+        .collect();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut touched_partners: BTreeSet<String> = BTreeSet::new();
+    let mut stale_lookups: Vec<ItemKey> = Vec::new();
+
+    let mut failure: Option<SyncError> = None;
+    let mut pages = Box::pin(prm.users_pages(since));
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => {
+                failure = Some(e.into());
+                break;
+            }
+        };
+        let mut out: Vec<Contact> = Vec::new();
+        for u in page {
+            run.counts.processed += 1;
+            seen.insert(u.id.clone());
+            let old = stored.get(&u.id);
+            let mut c = convert::contact(&u, old);
+            let excluded =
+                contact_exclusion(&c.email, &cfg.internal_domains, &cfg.shared_mailboxes);
+            if excluded.is_some() {
+                // Skipped; one we had before is kept but inactive.
+                match old {
+                    Some(o) if o.active => {
+                        c.active = false;
+                        run.counts.deactivated += 1;
+                    }
+                    Some(_) => c.active = false,
+                    None => continue,
+                }
+            }
+            c.lms_user_id = link_for(&c.email, &by_email);
+            if let Some(o) = old {
+                let (oe, ne) = (normalize_email(&o.email), normalize_email(&c.email));
+                if !oe.is_empty() && oe != ne {
+                    stale_lookups.push(ItemKey::new(
+                        keys::email_pk(&oe),
+                        keys::email_contact_sk(&c.id),
+                    ));
+                }
+            }
+            out.push(c);
+        }
+        touched_partners.extend(write_contacts(deps, run, &out, &stored).await?);
+        for c in out {
+            stored.insert(c.id.clone(), c);
+        }
+    }
+
+    // Not in this run's pages: full runs deactivate the vanished; every run
+    // re-links by e-mail against the LMS users now stored.
+    let mut rest: Vec<Contact> = Vec::new();
+    for c in stored.values().filter(|c| !seen.contains(&c.id)) {
+        let mut n = c.clone();
+        // Only a complete listing tells who is gone.
+        if run.mode == Mode::Full && failure.is_none() && n.active {
+            n.active = false;
+            run.counts.deactivated += 1;
+        }
+        n.lms_user_id = link_for(&n.email, &by_email);
+        if &n != c {
+            rest.push(n);
+        }
+    }
+    touched_partners.extend(write_contacts(deps, run, &rest, &stored).await?);
+    if !stale_lookups.is_empty() {
+        store.batch_delete(stale_lookups).await?;
+    }
+    let mut touched = Touched::Nothing;
+    touched.add(touched_partners);
+    Ok(match failure {
+        Some(e) => Fetched::Failed(touched, e),
+        None => Fetched::Done(touched),
+    })
+}
+
+/// Writes contacts (unchanged ones cost nothing) and returns the partners
+/// whose membership may have changed (old and new account).
+async fn write_contacts(
+    deps: &Deps,
+    run: &mut TaskRun,
+    contacts: &[Contact],
+    stored: &HashMap<String, Contact>,
+) -> Result<BTreeSet<String>, SyncError> {
+    let mut items = Vec::new();
+    for c in contacts {
+        items.extend(contact_items(c)?);
+    }
+    let written: HashSet<ItemKey> = put_counted(&deps.store, items, &mut run.counts)
+        .await?
+        .into_iter()
+        .collect();
+    let mut partners = BTreeSet::new();
+    for c in contacts {
+        if written.contains(&ItemKey::new(keys::contact_pk(&c.id), keys::PROFILE)) {
+            partners.extend(c.account_id.clone());
+            if let Some(o) = stored.get(&c.id) {
+                partners.extend(o.account_id.clone());
+            }
+        }
+    }
+    Ok(partners)
+}

@@ -1,0 +1,243 @@
+//! `lms-enrollments`: transcripts of partner users only (active members of
+//! a partner's group or reached through a partner contact's e-mail).
+//!
+//! Incremental runs fetch a user's transcript when it was never fetched,
+//! when the user was active since (their `last_active_at` moved — Northpass
+//! stamps course activity there), when they were newly added to a partner
+//! group (`lms-groups` marks them), or when the last fetch is older than
+//! `SyncOptions::transcript_max_age`. Full runs fetch every partner user.
+//! The fetch state is one small marker item per user (`USER#<id>` /
+//! `TRANSCRIPT`, type index `TFETCH`), listed with one paginated Query.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use portal_core::model::Enrollment;
+use portal_core::rules::renewal::dedup_records;
+use portal_core::store::entities::enrollment_item;
+use portal_core::store::{keys, ItemKey, Keys, Store, StoreItem};
+use portal_core::tasks::{Budget, Mode, TaskRun};
+use serde::{Deserialize, Serialize};
+
+use super::{Cursor, Fetched, Phase};
+use crate::convert;
+use crate::deps::Deps;
+use crate::error::SyncError;
+use crate::snapshot::{EnrollmentCache, Snapshot};
+use crate::write::put_counted;
+
+/// Sort key and type-index name of the fetch marker. Asked for in
+/// `store/keys.rs` (docs/requests/sync.md); defined here meanwhile.
+const MARKER_SK: &str = "TRANSCRIPT";
+pub const MARKER_ENTITY: &str = "TFETCH";
+
+/// Records kept in memory for the recompute (≈ 250 B each: ≤ ~50 MB, the
+/// whole reference data set of 150,000 transcripts).
+const CACHE_CAP: usize = 200_000;
+
+/// Users whose transcripts were ever stored (they have a marker): only
+/// their enrollments need reading when recomputing.
+pub async fn fetched_users(store: &Store) -> Result<HashSet<String>, SyncError> {
+    Ok(store
+        .query_type_as::<FetchMarker>(MARKER_ENTITY)
+        .await?
+        .into_iter()
+        .map(|m| m.user_id)
+        .collect())
+}
+
+/// When a user's transcript was last fetched, and what we knew then.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
+struct FetchMarker {
+    user_id: String,
+    fetched_at: Option<DateTime<Utc>>,
+    /// The user's `last_active_at` when fetched: a different value now
+    /// means course activity since.
+    last_active_at: Option<DateTime<Utc>>,
+    /// Set by `lms-groups` when the user joined a partner group.
+    stale: bool,
+    /// Courses of the records stored for the user: records that vanish
+    /// from a later transcript are deleted without reading the old ones.
+    courses: Vec<String>,
+}
+
+fn marker_item(m: &FetchMarker) -> Result<StoreItem, SyncError> {
+    Ok(StoreItem::new(
+        Keys::new(keys::user_pk(&m.user_id), MARKER_SK, MARKER_ENTITY).typed(m.user_id.clone()),
+        m,
+    )?)
+}
+
+/// Flags the markers of `user_ids` so the next incremental run fetches
+/// them (users without a marker are fetched anyway).
+pub async fn mark_for_refetch(store: &Store, user_ids: &[String]) -> Result<(), SyncError> {
+    for id in user_ids {
+        if let Some(mut m) = store
+            .get_as::<FetchMarker>(&keys::user_pk(id), MARKER_SK)
+            .await?
+        {
+            if !m.stale {
+                m.stale = true;
+                store.put(marker_item(&m)?).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn fetch(
+    deps: &Deps,
+    run: &mut TaskRun,
+    cursor: &Cursor,
+    budget: &Budget,
+    now: DateTime<Utc>,
+    cache: &mut EnrollmentCache,
+) -> Result<Fetched, SyncError> {
+    let np = deps.northpass()?;
+    let store = &deps.store;
+    let snap = Snapshot::load(store).await?;
+    let partner_users: BTreeMap<String, BTreeSet<String>> = snap.partner_users();
+    let markers: HashMap<String, FetchMarker> = store
+        .query_type_as::<FetchMarker>(MARKER_ENTITY)
+        .await?
+        .into_iter()
+        .map(|m| (m.user_id.clone(), m))
+        .collect();
+    let max_age = deps.options.transcript_max_age;
+
+    let due = |uid: &str| -> bool {
+        if run.mode == Mode::Full {
+            return true;
+        }
+        let Some(m) = markers.get(uid) else {
+            return true;
+        };
+        let active = snap.users.get(uid).and_then(|u| u.last_active_at);
+        m.stale || active != m.last_active_at || m.fetched_at.is_none_or(|f| f < now - max_age)
+    };
+    let ids: Vec<String> = partner_users
+        .keys()
+        .filter(|id| cursor.after.as_deref().is_none_or(|a| id.as_str() > a))
+        .filter(|id| due(id))
+        .cloned()
+        .collect();
+    tracing::info!(users = ids.len(), partner_users = partner_users.len(), mode = %run.mode, "transcripts to fetch");
+
+    let mut touched = cursor.touched.clone();
+    let chunk = deps.options.concurrency.max(1) * 4;
+    let mut cache_len = 0usize;
+    let mut last_done: Option<String> = None;
+    for batch in ids.chunks(chunk) {
+        if last_done.is_some() && budget.exhausted() {
+            return Ok(Fetched::Checkpoint(Cursor {
+                phase: Phase::Fetch,
+                after: last_done,
+                touched,
+            }));
+        }
+        let mut results =
+            Box::pin(np.fetch_all_transcripts(batch.to_vec(), deps.options.concurrency));
+        let mut got = Vec::with_capacity(batch.len());
+        while let Some((uid, r)) = results.next().await {
+            match r {
+                Ok(entries) => got.push((uid, entries)),
+                // A wrong key fails every request: stop at once.
+                Err(e) if e.is_auth() => return Ok(Fetched::Failed(touched, e.into())),
+                Err(e) => {
+                    // One user's transcript failed after the client's
+                    // retries: keep going; the marker is not refreshed so
+                    // the next run fetches it again, and this run reports
+                    // failure once the others are written.
+                    tracing::warn!(user = %uid, error = %e, "transcript fetch failed");
+                    run.counts.failed += 1;
+                }
+            }
+        }
+        let mut items = Vec::new();
+        let mut stale: Vec<ItemKey> = Vec::new();
+        let mut new_markers = Vec::new();
+        let mut by_user: Vec<(String, Vec<Enrollment>)> = Vec::new();
+        for (uid, entries) in got {
+            run.counts.processed += entries.len() as u64;
+            let records: Vec<Enrollment> = dedup_records(entries.iter().filter_map(|t| {
+                let e = convert::enrollment(t);
+                if e.is_none() {
+                    tracing::warn!(user = %uid, course = %t.course_id, status = ?t.status, "unknown progress status; record ignored");
+                }
+                e
+            }));
+            let mut courses: Vec<String> = records.iter().map(|r| r.course_id.clone()).collect();
+            courses.sort();
+            let old = markers.get(&uid);
+            for c in old.map(|m| m.courses.as_slice()).unwrap_or(&[]) {
+                if courses.binary_search(c).is_err() {
+                    stale.push(ItemKey::new(keys::user_pk(&uid), keys::enrollment_sk(c)));
+                }
+            }
+            for r in &records {
+                items.push(enrollment_item(r)?);
+            }
+            let marker = FetchMarker {
+                user_id: uid.clone(),
+                fetched_at: Some(now),
+                last_active_at: snap.users.get(&uid).and_then(|u| u.last_active_at),
+                stale: false,
+                courses,
+            };
+            // Refresh the marker only when it says something new (or is
+            // getting old), so an unchanged re-sync writes nothing.
+            let rewrite = match old {
+                None => true,
+                Some(m) => {
+                    m.stale
+                        || m.last_active_at != marker.last_active_at
+                        || m.courses != marker.courses
+                        || m.fetched_at.is_none_or(|f| f < now - max_age / 2)
+                }
+            };
+            if rewrite {
+                new_markers.push(marker_item(&marker)?);
+            }
+            by_user.push((uid, records));
+        }
+        // One batched hash read and batched writes for the whole chunk.
+        let written: HashSet<String> = put_counted(store, items, &mut run.counts)
+            .await?
+            .into_iter()
+            .filter_map(|k| k.pk.strip_prefix("USER#").map(str::to_string))
+            .collect();
+        let mut changed: HashSet<String> = written;
+        if !stale.is_empty() {
+            run.counts.deactivated += stale.len() as u64;
+            changed.extend(
+                stale
+                    .iter()
+                    .filter_map(|k| k.pk.strip_prefix("USER#").map(str::to_string)),
+            );
+            store.batch_delete(stale).await?;
+        }
+        store
+            .put_if_changed_known(new_markers, &HashMap::new())
+            .await?;
+        for (uid, records) in by_user {
+            if changed.contains(&uid) {
+                touched.add(partner_users.get(&uid).cloned().unwrap_or_default());
+            }
+            // Bounded: past the cap the recompute reads from the store.
+            if cache_len + records.len() <= CACHE_CAP {
+                cache_len += records.len();
+                cache.insert(uid, records);
+            }
+        }
+        last_done = batch.last().cloned();
+        run.heartbeat().await?;
+    }
+    if run.mode == Mode::Full {
+        // The full run is the safety net: every partner's numbers are
+        // recomputed (writes only where something differs).
+        touched = crate::recompute::Touched::All;
+    }
+    Ok(Fetched::Done(touched))
+}

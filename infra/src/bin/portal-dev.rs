@@ -1,0 +1,521 @@
+//! `portal-dev up`: the whole portal on localhost from a fresh clone.
+//!
+//! Starts the local AWS emulator (moto) and the Northpass/Impartner
+//! simulators, creates the table, runs every sync task (full), sends the
+//! reminder e-mails into the emulator's SES, creates a PAM token and partner
+//! links, then serves the HTTP API with the `reports` Lambda's own handler
+//! until Ctrl-C (SIGINT) or SIGTERM, which stops everything it started.
+//!
+//! stdout carries the results (`KEY=value` lines for scripts, then lines for
+//! people); progress and logs go to stderr.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use chrono::{NaiveDate, Utc};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use portal_core::access::{
+    current_link_version, generate_token, generate_token_id, partner_link_record,
+    partner_link_token,
+};
+use portal_core::config::Secret;
+use portal_core::model::PartnerSummary;
+use portal_core::store::{StoreError, TokenKind, TokenRecord};
+use portal_infra::datagen::DatasetSize;
+use portal_infra::dev::serve;
+use portal_infra::dev::stack::{RealImpartner, RealNorthpass, Stack, StackOptions};
+use portal_reminders::{HmacLinks, Job};
+use portal_reports::{AppState, FnRunner, RunMode};
+use portal_sync::{Deps, Mode, RunStatus, SyncOptions, TaskName};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(
+    name = "portal-dev",
+    about = "Run the partner certification portal locally"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start emulator + simulators, sync, send reminders, serve the API until Ctrl-C.
+    Up(Up),
+}
+
+#[derive(Args, Debug)]
+struct Up {
+    /// Simulated data set: small (≈50 partners) or ref (a real program's scale).
+    #[arg(long, default_value = "small")]
+    dataset: DatasetSize,
+    /// Seed of the generated data set.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Day the data is generated around; the portal's clock is pinned to its
+    /// midnight UTC (PORTAL_NOW). Default: today.
+    #[arg(long)]
+    as_of: Option<NaiveDate>,
+    /// Port of the HTTP API on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Use the real Northpass API at this URL instead of the simulator.
+    #[arg(long, env = "PORTAL_DEV_NORTHPASS_URL", requires = "northpass_key")]
+    northpass_url: Option<String>,
+    #[arg(long, env = "PORTAL_DEV_NORTHPASS_KEY", hide_env_values = true)]
+    northpass_key: Option<String>,
+    /// Use the real Impartner API at this URL instead of the simulator.
+    #[arg(long, env = "PORTAL_DEV_IMPARTNER_URL", requires_all = ["impartner_key", "impartner_tenant"])]
+    impartner_url: Option<String>,
+    #[arg(long, env = "PORTAL_DEV_IMPARTNER_KEY", hide_env_values = true)]
+    impartner_key: Option<String>,
+    #[arg(long, env = "PORTAL_DEV_IMPARTNER_TENANT")]
+    impartner_tenant: Option<String>,
+    /// Let the sync write to a real CRM (crm-push). Without it, a real
+    /// Impartner is only read.
+    #[arg(long)]
+    allow_writes: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            // Quiet by default: the progress lines say what happens; RUST_LOG
+            // opens the full logs.
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("portal-dev: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = rt.block_on(async {
+        let Cmd::Up(up) = cli.cmd;
+        let stop = match shutdown_signal() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("portal-dev: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut stopped = stop.clone();
+        // Whatever phase we are in, a signal drops the `run` future, and
+        // with it the stack: simulators stop, moto is killed and reaped.
+        tokio::select! {
+            r = run(up, stop) => match r {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("portal-dev: {e:#}");
+                    ExitCode::FAILURE
+                }
+            },
+            _ = stopped.wait_for(|s| *s) => {
+                eprintln!("portal-dev: interrupted, stopped everything");
+                ExitCode::from(130)
+            }
+        }
+    });
+    // Do not wait for blocking tasks (e.g. a venv install interrupted by
+    // Ctrl-C): everything we own has been dropped above.
+    rt.shutdown_timeout(Duration::from_secs(2));
+    code
+}
+
+/// A flag that turns true on SIGINT or SIGTERM.
+fn shutdown_signal() -> anyhow::Result<watch::Receiver<bool>> {
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        let _ = tx.send(true);
+    });
+    Ok(rx)
+}
+
+async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    // Bind first: the public URL goes into mails and CRM links, and a busy
+    // port should fail in a second, not after the sync.
+    let listener = serve::bind(up.port).await.with_context(|| {
+        format!(
+            "cannot listen on 127.0.0.1:{} (in use? pass --port 0 for a free port)",
+            up.port
+        )
+    })?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let as_of = up.as_of.unwrap_or_else(|| Utc::now().date_naive());
+    let admin_token = generate_token();
+    let link_key = generate_token();
+    let unsubscribe_key = generate_token();
+    let real_impartner = up.impartner_url.is_some();
+
+    let opts = StackOptions {
+        dataset: up.dataset,
+        seed: up.seed,
+        as_of,
+        northpass: up.northpass_url.clone().map(|url| RealNorthpass {
+            url,
+            key: up.northpass_key.clone().unwrap_or_default(),
+        }),
+        impartner: up.impartner_url.clone().map(|url| RealImpartner {
+            url,
+            key: up.impartner_key.clone().unwrap_or_default(),
+            tenant: up.impartner_tenant.clone().unwrap_or_default(),
+        }),
+        public_base_url: base.clone(),
+        admin_token: admin_token.clone(),
+        link_key: link_key.clone(),
+        unsubscribe_key: unsubscribe_key.clone(),
+    };
+    let step = Step::start("starting local AWS emulator (moto), simulators, table");
+    let stack = Stack::start(&opts)
+        .await
+        .context("starting the local stack (moto needs python3 with venv/pip on the first run)")?;
+    step.done(format!(
+        "local stack ready: emulator {}, data set {:?} seed {} as of {as_of}",
+        stack.emulator.endpoint(),
+        up.dataset,
+        up.seed
+    ));
+
+    let now = stack.now;
+    stack
+        .store
+        .put_token(
+            &admin_token,
+            &TokenRecord {
+                id: generate_token_id(),
+                kind: TokenKind::Admin,
+                scope: None,
+                label: Some("portal-dev admin".into()),
+                created_at: Some(now),
+                expires_at: None,
+            },
+        )
+        .await
+        .context("storing the admin token")?;
+
+    // Sync: every task, in dependency order, full.
+    let sync = Deps::from_config(
+        stack.config.clone(),
+        stack.store.clone(),
+        SyncOptions::from_lookup(stack.lookup())?,
+    )
+    .context("sync configuration")?;
+    for task in TaskName::ALL {
+        if task == TaskName::CrmPush && real_impartner && !up.allow_writes {
+            Step::skipped(format!(
+                "sync {:<16} skipped: writes to a real CRM need --allow-writes",
+                task.as_str()
+            ));
+            continue;
+        }
+        let step = Step::start(format!("sync {:<16}", task.as_str()));
+        let s = step
+            .watch(
+                &stack,
+                format!("sync {:<16}", task.as_str()),
+                portal_sync::run_to_completion(&sync, task, Mode::Full, None),
+            )
+            .await;
+        let c = s.counts;
+        let line = format!(
+            "sync {:<16} {:<9} {:>6} processed {:>6} created {:>5} updated {:>5} unchanged {:>4} deactivated {:>3} failed",
+            task.as_str(),
+            s.status.as_str(),
+            c.processed,
+            c.created,
+            c.updated,
+            c.unchanged,
+            c.deactivated,
+            c.failed
+        );
+        step.done(line);
+        if s.status == RunStatus::Failed {
+            bail!(
+                "sync task {task} failed: {}",
+                s.error.unwrap_or_else(|| "no error message".into())
+            );
+        }
+    }
+
+    // Access for people: links of three partners and one PAM token.
+    let summaries = stack
+        .store
+        .all_summaries()
+        .await
+        .context("reading partner summaries")?;
+    let showcase = showcase(&summaries);
+    let mut links = Vec::new();
+    let tokens = stack.store.all_tokens().await?;
+    for p in &showcase {
+        let v = current_link_version(&tokens, &p.partner_id).unwrap_or(1);
+        let link = partner_link_token(&link_key, &p.partner_id, v);
+        match stack
+            .store
+            .put_token(&link, &partner_link_record(&p.partner_id, v, now))
+            .await
+        {
+            // Derivation is deterministic: the sync may have stored it.
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e).context("storing a partner link"),
+        }
+        links.push((p, format!("{base}/p/{link}")));
+    }
+    let pam = busiest_owner(&summaries);
+    let pam_url = match &pam {
+        Some(owner) => {
+            let secret = generate_token();
+            stack
+                .store
+                .put_token(
+                    &secret,
+                    &TokenRecord {
+                        id: generate_token_id(),
+                        kind: TokenKind::Pam,
+                        scope: Some(owner.clone()),
+                        label: Some("portal-dev PAM".into()),
+                        created_at: Some(now),
+                        expires_at: None,
+                    },
+                )
+                .await
+                .context("storing the PAM token")?;
+            Some(format!("{base}/api/reports/owners?token={secret}"))
+        }
+        None => None,
+    };
+
+    // Reminders: into the emulator's SES (the sender identity exists).
+    let step = Step::start("reminders");
+    let reminders = portal_reminders::Deps::from_config(
+        &stack.config,
+        &stack.sdk,
+        Some(Arc::new(HmacLinks::new(&base, unsubscribe_key.as_bytes()))),
+    )
+    .context("reminder configuration")?;
+    let r = portal_reminders::run(&reminders, Job::Reminders, now)
+        .await
+        .context("running the reminders")?;
+    let in_ses = stack.emulator.sent_emails().await.map(|m| m.len()).ok();
+    step.done(format!(
+        "reminders        {:<9} {:>6} due {:>6} e-mails sent {:>3} failed",
+        r.status, r.due, r.emails_sent, r.emails_failed
+    ));
+
+    // The HTTP API: the reports Lambda's handler, with an in-process
+    // "run now" that runs the sync like the Lambda would.
+    let runner_deps = sync.clone();
+    let runner = FnRunner::new(move |task, mode| {
+        let deps = runner_deps.clone();
+        Box::pin(async move {
+            let task: TaskName = task.parse().map_err(|e: String| e)?;
+            let mode = match mode {
+                RunMode::Full => Mode::Full,
+                RunMode::Incremental => Mode::Incremental,
+            };
+            let s = portal_sync::run_to_completion(&deps, task, mode, None).await;
+            match s.error {
+                Some(e) if s.status == RunStatus::Failed => Err(e),
+                _ => Ok(()),
+            }
+        })
+    });
+    let app = AppState::new(&stack.config, stack.store.clone())
+        .with_admin_token(&admin_token)
+        .with_link_key(Secret::new(link_key.clone()))
+        .with_unsubscribe_key(Secret::new(unsubscribe_key.clone()))
+        .with_runner(Arc::new(runner));
+    let router = serve::router(app, stack.emulator.clone());
+
+    // For scripts: one KEY=value per line, flushed before serving.
+    let mut out = String::new();
+    out.push_str(&format!("LISTENING={base}\n"));
+    out.push_str(&format!("ADMIN_TOKEN={admin_token}\n"));
+    out.push_str(&format!("REMINDERS_SENT={}\n", r.emails_sent));
+    out.push_str(&format!("MAIL_URL={base}/dev/mail\n"));
+    out.push_str(&format!("EMULATOR_URL={}\n", stack.emulator.endpoint()));
+    if let Some(s) = &stack.sims {
+        out.push_str(&format!("NORTHPASS_SIM_URL={}\n", s.northpass_url()));
+        out.push_str(&format!("IMPARTNER_SIM_URL={}\n", s.impartner_url()));
+    }
+    for (i, (_, url)) in links.iter().enumerate() {
+        out.push_str(&format!("PARTNER_LINK_{}={url}\n", i + 1));
+    }
+    if let Some(u) = &pam_url {
+        out.push_str(&format!("PAM_REPORT_URL={u}\n"));
+    }
+    // For people.
+    out.push('\n');
+    out.push_str(&format!(
+        "The portal is up at {base} (clock pinned to {}; PORTAL_NOW).\n",
+        stack
+            .env
+            .get("PORTAL_NOW")
+            .map(String::as_str)
+            .unwrap_or("?")
+    ));
+    out.push_str(&format!(
+        "  Admin token (shown once): send `Authorization: Bearer <ADMIN_TOKEN>` or add ?token=…\n    e.g. {base}/api/reports/leaderboard?token={admin_token}\n"
+    ));
+    match (&pam, &pam_url) {
+        (Some(owner), Some(u)) => {
+            out.push_str(&format!("  PAM report for {owner}:\n    {u}\n"));
+        }
+        _ => out.push_str("  PAM report: no partner has an owner e-mail, no PAM token made\n"),
+    }
+    out.push_str("  Partner dashboards (private links):\n");
+    for (p, url) in &links {
+        out.push_str(&format!(
+            "    {} ({}): {url}\n",
+            p.name,
+            p.tier
+                .map(|t| format!("{t:?}"))
+                .unwrap_or_else(|| "no tier".into())
+        ));
+    }
+    out.push_str(&format!(
+        "  {} reminder e-mail(s) sent{}; read them at {base}/dev/mail (raw: {}/moto-api/data.json)\n",
+        r.emails_sent,
+        in_ses
+            .map(|n| format!(" ({n} in the local SES)"))
+            .unwrap_or_default(),
+        stack.emulator.endpoint()
+    ));
+    if let Some(s) = &stack.sims {
+        out.push_str(&format!(
+            "  Simulators: Northpass {} · Impartner {}\n",
+            s.northpass_url(),
+            s.impartner_url()
+        ));
+    }
+    out.push_str("Press Ctrl-C to stop everything.\n");
+    print_flush(&out);
+
+    let mut stopped = stop.clone();
+    serve::serve(listener, router, async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    })
+    .await
+    .context("serving the HTTP API")?;
+    stack.shutdown().await;
+    eprintln!("portal-dev: stopped everything");
+    Ok(())
+}
+
+fn print_flush(s: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(s.as_bytes());
+    let _ = o.flush();
+}
+
+/// Three partners worth looking at: tracked, with a group, the ones with
+/// the most certifications first (ties by name, for a stable choice).
+fn showcase(summaries: &[PartnerSummary]) -> Vec<&PartnerSummary> {
+    let mut v: Vec<&PartnerSummary> = summaries.iter().filter(|s| s.tracked).collect();
+    v.sort_by(|a, b| {
+        (b.lms_group_id.is_some(), b.certs.len())
+            .cmp(&(a.lms_group_id.is_some(), a.certs.len()))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    v.truncate(3);
+    v
+}
+
+/// The PAM owning the most tracked partners.
+fn busiest_owner(summaries: &[PartnerSummary]) -> Option<String> {
+    let mut n: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in summaries.iter().filter(|s| s.tracked) {
+        if let Some(o) = s.owner_email.as_deref().filter(|o| o.contains('@')) {
+            *n.entry(o).or_default() += 1;
+        }
+    }
+    n.into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+        .map(|(o, _)| o.to_lowercase())
+}
+
+/// One progress line: a spinner on a terminal, a plain line otherwise (CI,
+/// tests, pipes), so the output reads well in both.
+struct Step {
+    bar: Option<ProgressBar>,
+    started: Instant,
+}
+
+impl Step {
+    fn start(msg: impl Into<String>) -> Step {
+        let msg = msg.into();
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = ProgressBar::new_spinner();
+            b.set_style(
+                ProgressStyle::with_template("{spinner:.cyan} {msg} {elapsed:.dim}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            b.set_message(msg.clone());
+            b.enable_steady_tick(Duration::from_millis(100));
+            b
+        });
+        Step {
+            bar,
+            started: Instant::now(),
+        }
+    }
+
+    fn skipped(msg: String) {
+        eprintln!("- {msg}");
+    }
+
+    /// Awaits `fut`, showing live source request counts meanwhile (the
+    /// simulators count every request), so a long task visibly progresses.
+    async fn watch<T>(
+        &self,
+        stack: &Stack,
+        label: String,
+        fut: impl std::future::Future<Output = T>,
+    ) -> T {
+        let (Some(bar), Some(sims)) = (&self.bar, stack.sims.as_ref()) else {
+            return fut.await;
+        };
+        let total = || {
+            let s = sims.stats();
+            s.northpass.total_requests + s.impartner.total_requests
+        };
+        let base = total();
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                out = &mut fut => return out,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                    bar.set_message(format!("{label} {} source requests", total().saturating_sub(base)));
+                }
+            }
+        }
+    }
+
+    fn done(self, line: String) {
+        let secs = self.started.elapsed().as_secs_f64();
+        match self.bar {
+            Some(b) => b.finish_with_message(format!("{line}  ({secs:.1} s)")),
+            None => eprintln!("✔ {line}  ({secs:.1} s)"),
+        }
+    }
+}

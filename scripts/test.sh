@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): every test of the workspace.
+#
+# Works from a fresh clone: installs the pinned moto server (the local
+# DynamoDB/SES stand-in the store and end-to-end tests talk to over HTTP)
+# into <repo>/.venv first. Extra arguments go to `cargo test`, e.g.
+#   scripts/test.sh -p portal-core
+#   scripts/test.sh --test template_schema
+#
+# Plain `cargo test` rather than nextest on purpose: test binaries share one
+# emulator process per binary, and nextest's process-per-test would start one
+# per test.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+bash infra/scripts/emulator-venv.sh
+
+if [[ $# -eq 0 ]]; then
+  set -- --workspace
+fi
+# --no-fail-fast: one red test binary must not hide the others in CI.
+exec cargo test --locked --no-fail-fast "$@"

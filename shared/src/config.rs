@@ -1,0 +1,847 @@
+//! All configuration, read once from the environment into one typed
+//! [`Config`]. Every variable is listed in [`ENV_VARS`] (name, default,
+//! meaning) — the README's configuration table is generated from it, so a
+//! new variable goes there too.
+//!
+//! Secrets (API keys, the admin seed token) are held as [`Secret`] /
+//! [`SecretRef`], whose `Debug` prints `***`: logging a `Config` never leaks
+//! a key. In AWS the keys are given *by reference* (`*_SECRET_ARN`) and
+//! fetched from Secrets Manager by the adapter that needs them.
+
+use std::fmt;
+
+use crate::clock::Clock;
+use crate::model::{
+    CategoryMap, CategoryMatcher, CategoryRule, Tier, TierRequirements, DEFAULT_VALIDITY_MONTHS,
+    DEFAULT_WARNING_DAYS,
+};
+
+/// Configuration problem, always naming the variable at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing required environment variable {var}")]
+    Missing { var: &'static str },
+    /// `value` is never a secret: secrets are not validated by content.
+    #[error("invalid value '{value}' for {var}: {reason}")]
+    Invalid {
+        var: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("set only one of {a} and {b}")]
+    Conflict { a: &'static str, b: &'static str },
+}
+
+/// `(name, default, meaning)` of every variable; `""` default = unset.
+pub const ENV_VARS: &[(&str, &str, &str)] = &[
+    ("PORTAL_TABLE", "(required)", "DynamoDB table name"),
+    ("PORTAL_NOW", "", "Pin the clock (RFC 3339 or YYYY-MM-DD) for tests and demos; unset = system time"),
+    ("PORTAL_WARNING_DAYS", "90", "A certification is 'expiring' when it expires within this many days (inclusive)"),
+    ("PORTAL_TIERS", "Premier=20,Select=10,Registered=5,Certified=0", "NPCU required per tier, merged over the defaults; unlisted/blank tier requires 0"),
+    ("PORTAL_CATEGORY_MAP", "", "Course → product category when the course has no category property: 'prefix:<name prefix>=<category>;course:<course id>=<category>'"),
+    ("PORTAL_DEFAULT_VALIDITY_MONTHS", "24", "Validity of a completion when the LMS gives no expiry"),
+    ("PORTAL_REMINDER_THRESHOLDS", "90,60,30", "Days before expiry at which reminder e-mails are sent"),
+    ("PORTAL_REMINDER_EXPIRED_NOTICE", "false", "Also mail on the day a certification expired (true/false)"),
+    ("PORTAL_REMINDER_CATCH_UP_DAYS", "1", "On the very first reminder run, only thresholds reached within this many days are mailed"),
+    ("PORTAL_UNTRACKED_TIERS", "Pending", "CRM tiers whose partners are not tracked"),
+    ("PORTAL_INTERNAL_DOMAINS", "", "Comma-separated e-mail domains of the vendor's own staff; such contacts are skipped"),
+    ("PORTAL_SHARED_MAILBOXES", "demo,sales,support,test,accounts", "Local parts that mark a shared mailbox; such contacts are skipped"),
+    ("NORTHPASS_BASE_URL", "https://api.northpass.com", "Northpass LMS API base URL"),
+    ("NORTHPASS_API_KEY", "", "Northpass API key (local/dev); prefer NORTHPASS_API_KEY_SECRET_ARN in AWS"),
+    ("NORTHPASS_API_KEY_SECRET_ARN", "", "Secrets Manager ARN holding the Northpass API key"),
+    ("NORTHPASS_RATE_LIMIT", "10", "Maximum Northpass requests per second"),
+    ("IMPARTNER_BASE_URL", "", "Impartner PRM API base URL"),
+    ("IMPARTNER_API_KEY", "", "Impartner API key (local/dev); prefer IMPARTNER_API_KEY_SECRET_ARN in AWS"),
+    ("IMPARTNER_API_KEY_SECRET_ARN", "", "Secrets Manager ARN holding the Impartner API key"),
+    ("IMPARTNER_TENANT_ID", "", "Impartner tenant id (X-PRM-TenantId), local/dev"),
+    ("IMPARTNER_TENANT_ID_SECRET_ARN", "", "Secrets Manager ARN holding the Impartner tenant id"),
+    ("PORTAL_PUBLIC_BASE_URL", "", "Public base URL of the portal, for dashboard links in e-mails, reports and the CRM"),
+    ("PORTAL_MAIL_FROM", "", "Sender address of reminder e-mails (a verified SES identity)"),
+    ("PORTAL_MAIL_CONFIGURATION_SET", "", "SES configuration set for sent mail (optional)"),
+    ("PORTAL_MAIL_RATE", "1", "SES messages per second, the account's maximum send rate (0 = unthrottled)"),
+    ("PORTAL_ADMIN_TOKEN", "", "Seed admin bearer token, stored only as a hash (optional, local/dev)"),
+    ("PORTAL_ADMIN_TOKEN_SECRET_ARN", "", "Secrets Manager ARN holding the seed admin bearer token (optional)"),
+    ("PORTAL_LINK_KEY", "", "HMAC key deriving partner dashboard link tokens (sync + reports), local/dev"),
+    ("PORTAL_LINK_KEY_SECRET_ARN", "", "Secrets Manager ARN holding the dashboard link key"),
+    ("PORTAL_UNSUBSCRIBE_KEY", "", "HMAC key signing mail unsubscribe links (reminders + reports), local/dev"),
+    ("PORTAL_UNSUBSCRIBE_KEY_SECRET_ARN", "", "Secrets Manager ARN holding the unsubscribe link key"),
+    ("SYNC_TRANSCRIPT_MAX_AGE_HOURS", "168", "An incremental enrollment sync re-fetches a partner user's transcript at the latest after this many hours"),
+    ("SYNC_CONCURRENCY", "8", "Transcripts / memberships the sync fetches at once (>= 1; the rate limit still paces them)"),
+    ("SYNC_CHECKPOINT_MARGIN_SECS", "60", "The sync checkpoints when less than this many seconds of Lambda time are left"),
+    ("PORTAL_SYNC_FUNCTION_NAME", "", "Lambda function name of sync, for on-demand runs and checkpoint continuations"),
+];
+
+/// A secret value. `Debug` never shows it and there is no `Display`; read it
+/// with [`Secret::expose`] only where it is sent.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// An API key, given directly (dev) or by Secrets Manager reference (AWS).
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    Value(Secret),
+    SecretArn(String),
+}
+
+impl SecretRef {
+    /// The value when given directly; `None` for an ARN, which the adapter
+    /// must fetch from Secrets Manager.
+    pub fn direct_value(&self) -> Option<&Secret> {
+        match self {
+            SecretRef::Value(s) => Some(s),
+            SecretRef::SecretArn(_) => None,
+        }
+    }
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Value(_) => f.write_str("SecretRef::Value(***)"),
+            // An ARN is not secret, and showing it helps debugging access.
+            SecretRef::SecretArn(arn) => write!(f, "SecretRef::SecretArn({arn})"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NorthpassConfig {
+    /// Base URL without trailing slash.
+    pub base_url: String,
+    /// `None` when neither variable is set (functions that do not talk to
+    /// Northpass need not have it); see [`Config::northpass_key`].
+    pub api_key: Option<SecretRef>,
+    /// Requests per second, > 0.
+    pub rate_limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImpartnerConfig {
+    /// Base URL without trailing slash.
+    pub base_url: Option<String>,
+    pub api_key: Option<SecretRef>,
+    /// Not secret as such, but deployed by reference like the key.
+    pub tenant_id: Option<SecretRef>,
+}
+
+/// Everything the functions read from the environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// DynamoDB table (`PORTAL_TABLE`).
+    pub table: String,
+    /// Source of "now" (`PORTAL_NOW`).
+    pub clock: Clock,
+    /// Expiring window in days (`PORTAL_WARNING_DAYS`).
+    pub warning_days: u32,
+    /// NPCU required per tier (`PORTAL_TIERS`).
+    pub tiers: TierRequirements,
+    /// Course → category fallback (`PORTAL_CATEGORY_MAP`).
+    pub categories: CategoryMap,
+    /// Validity when the LMS gives no expiry (`PORTAL_DEFAULT_VALIDITY_MONTHS`).
+    pub default_validity_months: u32,
+    /// Reminder days before expiry, sorted descending, no duplicates
+    /// (`PORTAL_REMINDER_THRESHOLDS`).
+    pub reminder_thresholds: Vec<u32>,
+    /// Also mail on the day a certification expired
+    /// (`PORTAL_REMINDER_EXPIRED_NOTICE`).
+    pub reminder_expired_notice: bool,
+    /// How far back the very first reminder run looks, in days, so a new
+    /// install does not flood inboxes (`PORTAL_REMINDER_CATCH_UP_DAYS`).
+    pub reminder_catch_up_days: u32,
+    /// Tiers whose partners are not tracked (`PORTAL_UNTRACKED_TIERS`).
+    pub untracked_tiers: Vec<Tier>,
+    /// Lower-cased domains without `@` (`PORTAL_INTERNAL_DOMAINS`).
+    pub internal_domains: Vec<String>,
+    /// Lower-cased shared-mailbox local parts (`PORTAL_SHARED_MAILBOXES`).
+    pub shared_mailboxes: Vec<String>,
+    /// `NORTHPASS_*`.
+    pub northpass: NorthpassConfig,
+    /// `IMPARTNER_*`.
+    pub impartner: ImpartnerConfig,
+    /// Public base URL without trailing slash (`PORTAL_PUBLIC_BASE_URL`).
+    pub public_base_url: Option<String>,
+    /// Sender of reminder mail (`PORTAL_MAIL_FROM`).
+    pub mail_from: Option<String>,
+    /// SES configuration set (`PORTAL_MAIL_CONFIGURATION_SET`).
+    pub mail_configuration_set: Option<String>,
+    /// SES messages per second, finite and >= 0; 0 = unthrottled
+    /// (`PORTAL_MAIL_RATE`).
+    pub mail_rate: f64,
+    /// Seed admin token (`PORTAL_ADMIN_TOKEN` / `_SECRET_ARN`).
+    pub admin_token: Option<SecretRef>,
+    /// Dashboard link HMAC key (`PORTAL_LINK_KEY` / `_SECRET_ARN`).
+    pub link_key: Option<SecretRef>,
+    /// Unsubscribe link HMAC key (`PORTAL_UNSUBSCRIBE_KEY` / `_SECRET_ARN`).
+    pub unsubscribe_key: Option<SecretRef>,
+    /// Sync Lambda to invoke (`PORTAL_SYNC_FUNCTION_NAME`).
+    pub sync_function_name: Option<String>,
+    /// `SYNC_TRANSCRIPT_MAX_AGE_HOURS`.
+    pub sync_transcript_max_age_hours: u32,
+    /// `SYNC_CONCURRENCY`, >= 1.
+    pub sync_concurrency: u32,
+    /// `SYNC_CHECKPOINT_MARGIN_SECS`.
+    pub sync_checkpoint_margin_secs: u32,
+}
+
+/// Reads variables through `lookup`, treating blank values as unset (an
+/// empty `VAR=` in a template or `.env` means "not configured").
+struct Env<F> {
+    lookup: F,
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn get(&self, var: &str) -> Option<String> {
+        (self.lookup)(var)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, var: &'static str) -> Result<String, ConfigError> {
+        self.get(var).ok_or(ConfigError::Missing { var })
+    }
+
+    fn u32_or(&self, var: &'static str, default: u32) -> Result<u32, ConfigError> {
+        match self.get(var) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| invalid(var, &v, "expected a whole number")),
+        }
+    }
+
+    fn bool_or(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(var) {
+            None => Ok(default),
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(invalid(var, &v, "expected true or false")),
+            },
+        }
+    }
+
+    /// A rate: a finite number >= 0 (fractions allowed, e.g. `0.5`).
+    fn rate_or(&self, var: &'static str, default: f64) -> Result<f64, ConfigError> {
+        match self.get(var) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|r| r.is_finite() && *r >= 0.0)
+                .ok_or_else(|| invalid(var, &v, "expected a number per second >= 0")),
+        }
+    }
+
+    fn list_or(&self, var: &str, default: &str) -> Vec<String> {
+        let raw = self.get(var).unwrap_or_else(|| default.to_string());
+        raw.split(',')
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    fn url(&self, var: &'static str) -> Result<Option<String>, ConfigError> {
+        self.get(var).map(|v| parse_url(var, &v)).transpose()
+    }
+
+    /// A key given either directly or by ARN, never both.
+    fn secret_ref(
+        &self,
+        value_var: &'static str,
+        arn_var: &'static str,
+    ) -> Result<Option<SecretRef>, ConfigError> {
+        match (self.get(value_var), self.get(arn_var)) {
+            (Some(_), Some(_)) => Err(ConfigError::Conflict {
+                a: value_var,
+                b: arn_var,
+            }),
+            (Some(v), None) => Ok(Some(SecretRef::Value(Secret(v)))),
+            (None, Some(arn)) => Ok(Some(SecretRef::SecretArn(arn))),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+fn invalid(var: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        var,
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn parse_url(var: &'static str, v: &str) -> Result<String, ConfigError> {
+    let u = url::Url::parse(v).map_err(|e| invalid(var, v, e.to_string()))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(invalid(var, v, "expected an http(s) URL"));
+    }
+    Ok(v.trim_end_matches('/').to_string())
+}
+
+/// Parse `PORTAL_TIERS` ("Premier=20,Select=10") over the default table.
+pub fn parse_tiers(var: &'static str, v: &str) -> Result<TierRequirements, ConfigError> {
+    let mut t = TierRequirements::default();
+    for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, n) = part
+            .split_once('=')
+            .ok_or_else(|| invalid(var, v, format!("'{part}' is not Tier=NPCU")))?;
+        let tier = Tier::parse(name)
+            .ok_or_else(|| invalid(var, v, format!("unknown tier '{}'", name.trim())))?;
+        let n: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| invalid(var, v, format!("'{}' is not a whole number", n.trim())))?;
+        t.by_tier.insert(tier, n);
+    }
+    Ok(t)
+}
+
+/// Parse `PORTAL_CATEGORY_MAP`
+/// ("prefix:Automation Cloud=Automation Cloud;course:abc123=K2"). Rules are
+/// separated by `;` because course names contain commas.
+pub fn parse_category_map(var: &'static str, v: &str) -> Result<CategoryMap, ConfigError> {
+    let mut rules = Vec::new();
+    for part in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = |why: &str| invalid(var, v, format!("'{part}': {why}"));
+        let (kind, rest) = part
+            .split_once(':')
+            .ok_or_else(|| bad("expected prefix:<text>=<category> or course:<id>=<category>"))?;
+        let (key, category) = rest
+            .split_once('=')
+            .ok_or_else(|| bad("missing '=<category>'"))?;
+        let (key, category) = (key.trim(), category.trim());
+        if key.is_empty() || category.is_empty() {
+            return Err(bad("empty key or category"));
+        }
+        let matcher = match kind.trim().to_ascii_lowercase().as_str() {
+            "prefix" => CategoryMatcher::NamePrefix(key.to_string()),
+            "course" => CategoryMatcher::CourseId(key.to_string()),
+            _ => return Err(bad("kind must be 'prefix' or 'course'")),
+        };
+        rules.push(CategoryRule {
+            matcher,
+            category: category.to_string(),
+        });
+    }
+    Ok(CategoryMap { rules })
+}
+
+/// Parse a comma-separated list of day counts, sorted descending, deduped.
+pub fn parse_thresholds(var: &'static str, v: &str) -> Result<Vec<u32>, ConfigError> {
+    let mut days = v
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<u32>()
+                .map_err(|_| invalid(var, v, format!("'{p}' is not a whole number of days")))
+        })
+        .collect::<Result<Vec<u32>, _>>()?;
+    days.sort_unstable_by(|a, b| b.cmp(a));
+    days.dedup();
+    Ok(days)
+}
+
+impl Config {
+    /// From the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// From any variable lookup (tests pass a map; no process env needed).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let env = Env { lookup };
+        let clock = Clock::from_lookup(&env.lookup)?;
+
+        let tiers = match env.get("PORTAL_TIERS") {
+            Some(v) => parse_tiers("PORTAL_TIERS", &v)?,
+            None => TierRequirements::default(),
+        };
+        let categories = match env.get("PORTAL_CATEGORY_MAP") {
+            Some(v) => parse_category_map("PORTAL_CATEGORY_MAP", &v)?,
+            None => CategoryMap::default(),
+        };
+        let reminder_thresholds = parse_thresholds(
+            "PORTAL_REMINDER_THRESHOLDS",
+            &env.get("PORTAL_REMINDER_THRESHOLDS")
+                .unwrap_or_else(|| "90,60,30".into()),
+        )?;
+        let untracked_tiers = env
+            .list_or("PORTAL_UNTRACKED_TIERS", "Pending")
+            .iter()
+            .map(|t| {
+                Tier::parse(t).ok_or_else(|| invalid("PORTAL_UNTRACKED_TIERS", t, "unknown tier"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let rate_limit = env.u32_or("NORTHPASS_RATE_LIMIT", 10)?;
+        if rate_limit == 0 {
+            return Err(invalid("NORTHPASS_RATE_LIMIT", "0", "must be at least 1"));
+        }
+        let default_validity_months =
+            env.u32_or("PORTAL_DEFAULT_VALIDITY_MONTHS", DEFAULT_VALIDITY_MONTHS)?;
+        if default_validity_months == 0 {
+            return Err(invalid(
+                "PORTAL_DEFAULT_VALIDITY_MONTHS",
+                "0",
+                "must be at least 1 (0 would expire every completion at once)",
+            ));
+        }
+        let sync_concurrency = env.u32_or("SYNC_CONCURRENCY", 8)?;
+        if sync_concurrency == 0 {
+            return Err(invalid("SYNC_CONCURRENCY", "0", "must be at least 1"));
+        }
+        let mail_from = env.get("PORTAL_MAIL_FROM");
+        if let Some(m) = &mail_from {
+            if !m.contains('@') {
+                return Err(invalid("PORTAL_MAIL_FROM", m, "expected an e-mail address"));
+            }
+        }
+
+        Ok(Config {
+            table: env.required("PORTAL_TABLE")?,
+            clock,
+            warning_days: env.u32_or("PORTAL_WARNING_DAYS", DEFAULT_WARNING_DAYS)?,
+            tiers,
+            categories,
+            default_validity_months,
+            reminder_thresholds,
+            reminder_expired_notice: env.bool_or("PORTAL_REMINDER_EXPIRED_NOTICE", false)?,
+            reminder_catch_up_days: env.u32_or("PORTAL_REMINDER_CATCH_UP_DAYS", 1)?,
+            untracked_tiers,
+            internal_domains: env
+                .list_or("PORTAL_INTERNAL_DOMAINS", "")
+                .into_iter()
+                .map(|d| d.trim_start_matches('@').to_string())
+                .collect(),
+            shared_mailboxes: env.list_or(
+                "PORTAL_SHARED_MAILBOXES",
+                "demo,sales,support,test,accounts",
+            ),
+            northpass: NorthpassConfig {
+                base_url: parse_url(
+                    "NORTHPASS_BASE_URL",
+                    &env.get("NORTHPASS_BASE_URL")
+                        .unwrap_or_else(|| "https://api.northpass.com".into()),
+                )?,
+                api_key: env.secret_ref("NORTHPASS_API_KEY", "NORTHPASS_API_KEY_SECRET_ARN")?,
+                rate_limit,
+            },
+            impartner: ImpartnerConfig {
+                base_url: env.url("IMPARTNER_BASE_URL")?,
+                api_key: env.secret_ref("IMPARTNER_API_KEY", "IMPARTNER_API_KEY_SECRET_ARN")?,
+                tenant_id: env
+                    .secret_ref("IMPARTNER_TENANT_ID", "IMPARTNER_TENANT_ID_SECRET_ARN")?,
+            },
+            public_base_url: env.url("PORTAL_PUBLIC_BASE_URL")?,
+            mail_from,
+            mail_configuration_set: env.get("PORTAL_MAIL_CONFIGURATION_SET"),
+            mail_rate: env.rate_or("PORTAL_MAIL_RATE", 1.0)?,
+            admin_token: env.secret_ref("PORTAL_ADMIN_TOKEN", "PORTAL_ADMIN_TOKEN_SECRET_ARN")?,
+            link_key: env.secret_ref("PORTAL_LINK_KEY", "PORTAL_LINK_KEY_SECRET_ARN")?,
+            unsubscribe_key: env.secret_ref(
+                "PORTAL_UNSUBSCRIBE_KEY",
+                "PORTAL_UNSUBSCRIBE_KEY_SECRET_ARN",
+            )?,
+            sync_function_name: env.get("PORTAL_SYNC_FUNCTION_NAME"),
+            sync_transcript_max_age_hours: env.u32_or("SYNC_TRANSCRIPT_MAX_AGE_HOURS", 168)?,
+            sync_concurrency,
+            sync_checkpoint_margin_secs: env.u32_or("SYNC_CHECKPOINT_MARGIN_SECS", 60)?,
+        })
+    }
+
+    /// The Northpass key, or an error naming the variable to set; for the
+    /// functions that need it (sync).
+    pub fn northpass_key(&self) -> Result<&SecretRef, ConfigError> {
+        self.northpass.api_key.as_ref().ok_or(ConfigError::Missing {
+            var: "NORTHPASS_API_KEY",
+        })
+    }
+
+    /// Impartner base URL, key and tenant, or an error naming the first
+    /// missing variable.
+    pub fn impartner_access(&self) -> Result<(&str, &SecretRef, &SecretRef), ConfigError> {
+        let i = &self.impartner;
+        Ok((
+            i.base_url.as_deref().ok_or(ConfigError::Missing {
+                var: "IMPARTNER_BASE_URL",
+            })?,
+            i.api_key.as_ref().ok_or(ConfigError::Missing {
+                var: "IMPARTNER_API_KEY",
+            })?,
+            i.tenant_id.as_ref().ok_or(ConfigError::Missing {
+                var: "IMPARTNER_TENANT_ID",
+            })?,
+        ))
+    }
+
+    /// Sender address, or an error naming `PORTAL_MAIL_FROM` (reminders).
+    pub fn require_mail_from(&self) -> Result<&str, ConfigError> {
+        self.mail_from.as_deref().ok_or(ConfigError::Missing {
+            var: "PORTAL_MAIL_FROM",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_with_only_the_table() {
+        let c = cfg(&[("PORTAL_TABLE", "portal")]).unwrap();
+        assert_eq!(c.table, "portal");
+        assert_eq!(c.clock, Clock::System);
+        assert_eq!(c.warning_days, 90);
+        assert_eq!(c.tiers, TierRequirements::default());
+        assert_eq!(c.default_validity_months, 24);
+        assert_eq!(c.reminder_thresholds, vec![90, 60, 30]);
+        assert_eq!(c.untracked_tiers, vec![Tier::Pending]);
+        assert_eq!(
+            c.shared_mailboxes,
+            vec!["demo", "sales", "support", "test", "accounts"]
+        );
+        assert!(c.internal_domains.is_empty());
+        assert_eq!(c.northpass.base_url, "https://api.northpass.com");
+        assert_eq!(c.northpass.rate_limit, 10);
+        assert_eq!(c.northpass.api_key, None);
+        assert!(c.categories.rules.is_empty());
+        assert!(!c.reminder_expired_notice);
+        assert_eq!(c.reminder_catch_up_days, 1);
+        assert_eq!(c.mail_rate, 1.0);
+        assert_eq!(c.unsubscribe_key, None);
+        assert_eq!(
+            (
+                c.sync_transcript_max_age_hours,
+                c.sync_concurrency,
+                c.sync_checkpoint_margin_secs
+            ),
+            (168, 8, 60)
+        );
+    }
+
+    #[test]
+    fn sync_knobs_parse_and_name_bad_values() {
+        let c = cfg(&[
+            ("PORTAL_TABLE", "t"),
+            ("SYNC_TRANSCRIPT_MAX_AGE_HOURS", "24"),
+            ("SYNC_CONCURRENCY", "2"),
+            ("SYNC_CHECKPOINT_MARGIN_SECS", "90"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                c.sync_transcript_max_age_hours,
+                c.sync_concurrency,
+                c.sync_checkpoint_margin_secs
+            ),
+            (24, 2, 90)
+        );
+        for (var, bad) in [
+            ("SYNC_TRANSCRIPT_MAX_AGE_HOURS", "a week"),
+            ("SYNC_CONCURRENCY", "0"),
+            ("SYNC_CHECKPOINT_MARGIN_SECS", "-5"),
+        ] {
+            let err = cfg(&[("PORTAL_TABLE", "t"), (var, bad)]).unwrap_err();
+            assert!(err.to_string().contains(var), "{var}={bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn reminder_and_mail_knobs_parse_and_name_bad_values() {
+        let c = cfg(&[
+            ("PORTAL_TABLE", "t"),
+            ("PORTAL_REMINDER_EXPIRED_NOTICE", "Yes"),
+            ("PORTAL_REMINDER_CATCH_UP_DAYS", "3"),
+            ("PORTAL_MAIL_RATE", "0.5"),
+            ("PORTAL_UNSUBSCRIBE_KEY", "unsub-key"),
+        ])
+        .unwrap();
+        assert!(c.reminder_expired_notice);
+        assert_eq!(c.reminder_catch_up_days, 3);
+        assert_eq!(c.mail_rate, 0.5);
+        assert!(
+            matches!(&c.unsubscribe_key, Some(SecretRef::Value(k)) if k.expose() == "unsub-key")
+        );
+        assert_eq!(
+            cfg(&[("PORTAL_TABLE", "t"), ("PORTAL_MAIL_RATE", "0")])
+                .unwrap()
+                .mail_rate,
+            0.0,
+            "0 = unthrottled"
+        );
+        for (var, bad) in [
+            ("PORTAL_REMINDER_EXPIRED_NOTICE", "maybe"),
+            ("PORTAL_REMINDER_CATCH_UP_DAYS", "-1"),
+            ("PORTAL_MAIL_RATE", "fast"),
+            ("PORTAL_MAIL_RATE", "-2"),
+            ("PORTAL_MAIL_RATE", "inf"),
+        ] {
+            let err = cfg(&[("PORTAL_TABLE", "t"), (var, bad)]).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { var: v, value, .. } if *v == var && value == bad),
+                "{var}={bad}: {err:?}"
+            );
+            assert!(err.to_string().contains(var), "{err}");
+        }
+        let err = cfg(&[
+            ("PORTAL_TABLE", "t"),
+            ("PORTAL_UNSUBSCRIBE_KEY", "k"),
+            ("PORTAL_UNSUBSCRIBE_KEY_SECRET_ARN", "arn"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Conflict {
+                a: "PORTAL_UNSUBSCRIBE_KEY",
+                b: "PORTAL_UNSUBSCRIBE_KEY_SECRET_ARN"
+            }
+        );
+    }
+
+    #[test]
+    fn missing_table_names_the_variable() {
+        let err = cfg(&[]).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Missing {
+                var: "PORTAL_TABLE"
+            }
+        );
+        assert!(err.to_string().contains("PORTAL_TABLE"));
+        // Blank counts as missing.
+        assert!(cfg(&[("PORTAL_TABLE", "  ")]).is_err());
+    }
+
+    #[test]
+    fn bad_numbers_name_the_variable() {
+        let err = cfg(&[("PORTAL_TABLE", "t"), ("PORTAL_WARNING_DAYS", "ninety")]).unwrap_err();
+        assert!(err.to_string().contains("PORTAL_WARNING_DAYS"), "{err}");
+        let err = cfg(&[("PORTAL_TABLE", "t"), ("NORTHPASS_RATE_LIMIT", "0")]).unwrap_err();
+        assert!(err.to_string().contains("NORTHPASS_RATE_LIMIT"), "{err}");
+        let err = cfg(&[
+            ("PORTAL_TABLE", "t"),
+            ("PORTAL_REMINDER_THRESHOLDS", "90,x"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("PORTAL_REMINDER_THRESHOLDS"),
+            "{err}"
+        );
+        let err = cfg(&[("PORTAL_TABLE", "t"), ("PORTAL_NOW", "soon")]).unwrap_err();
+        assert!(err.to_string().contains("PORTAL_NOW"), "{err}");
+    }
+
+    #[test]
+    fn tiers_merge_over_defaults() {
+        let c = cfg(&[
+            ("PORTAL_TABLE", "t"),
+            ("PORTAL_TIERS", "premier=25, Certified=2"),
+        ])
+        .unwrap();
+        assert_eq!(c.tiers.required(Some(Tier::Premier)), 25);
+        assert_eq!(c.tiers.required(Some(Tier::Select)), 10);
+        assert_eq!(c.tiers.required(Some(Tier::Certified)), 2);
+        let err = cfg(&[("PORTAL_TABLE", "t"), ("PORTAL_TIERS", "Gold=5")]).unwrap_err();
+        assert!(err.to_string().contains("PORTAL_TIERS") && err.to_string().contains("Gold"));
+        assert!(cfg(&[("PORTAL_TABLE", "t"), ("PORTAL_TIERS", "Premier")]).is_err());
+    }
+
+    #[test]
+    fn category_map_parses_both_kinds() {
+        let c = cfg(&[
+            ("PORTAL_TABLE", "t"),
+            (
+                "PORTAL_CATEGORY_MAP",
+                "prefix:Automation Cloud=Automation Cloud; course:abc123=K2;",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.categories.rules,
+            vec![
+                CategoryRule {
+                    matcher: CategoryMatcher::NamePrefix("Automation Cloud".into()),
+                    category: "Automation Cloud".into()
+                },
+                CategoryRule {
+                    matcher: CategoryMatcher::CourseId("abc123".into()),
+                    category: "K2".into()
+                },
+            ]
+        );
+        for bad in ["K2", "name:x=y", "prefix:=K2", "course:abc"] {
+            let err = cfg(&[("PORTAL_TABLE", "t"), ("PORTAL_CATEGORY_MAP", bad)]).unwrap_err();
+            assert!(
+                err.to_string().contains("PORTAL_CATEGORY_MAP"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn thresholds_sorted_desc_and_deduped() {
+        assert_eq!(
+            parse_thresholds("X", "30, 90,60,30").unwrap(),
+            vec![90, 60, 30]
+        );
+    }
+
+    #[test]
+    fn keys_by_value_or_reference_never_both() {
+        let c = cfg(&[
+            ("PORTAL_TABLE", "t"),
+            ("NORTHPASS_API_KEY", "np-secret-value"),
+            (
+                "IMPARTNER_API_KEY_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:1:secret:imp",
+            ),
+            ("IMPARTNER_BASE_URL", "http://127.0.0.1:9000/"),
+            ("IMPARTNER_TENANT_ID", "42"),
+        ])
+        .unwrap();
+        match c.northpass_key().unwrap() {
+            SecretRef::Value(s) => assert_eq!(s.expose(), "np-secret-value"),
+            other => panic!("{other:?}"),
+        }
+        let (base, key, tenant) = c.impartner_access().unwrap();
+        assert_eq!(base, "http://127.0.0.1:9000");
+        assert!(matches!(key, SecretRef::SecretArn(a) if a.ends_with(":imp")));
+        assert!(matches!(tenant, SecretRef::Value(t) if t.expose() == "42"));
+
+        let err = cfg(&[
+            ("PORTAL_TABLE", "t"),
+            ("NORTHPASS_API_KEY", "k"),
+            ("NORTHPASS_API_KEY_SECRET_ARN", "arn"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Conflict {
+                a: "NORTHPASS_API_KEY",
+                b: "NORTHPASS_API_KEY_SECRET_ARN"
+            }
+        );
+    }
+
+    #[test]
+    fn missing_source_access_names_the_variable() {
+        let c = cfg(&[("PORTAL_TABLE", "t")]).unwrap();
+        assert!(c
+            .northpass_key()
+            .unwrap_err()
+            .to_string()
+            .contains("NORTHPASS_API_KEY"));
+        assert!(c
+            .impartner_access()
+            .unwrap_err()
+            .to_string()
+            .contains("IMPARTNER_BASE_URL"));
+        assert!(c
+            .require_mail_from()
+            .unwrap_err()
+            .to_string()
+            .contains("PORTAL_MAIL_FROM"));
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let c = cfg(&[
+            ("PORTAL_TABLE", "t"),
+            ("NORTHPASS_API_KEY", "np-secret-value"),
+            ("IMPARTNER_API_KEY", "imp-secret-value"),
+            ("PORTAL_ADMIN_TOKEN", "admin-secret-value"),
+            ("PORTAL_LINK_KEY", "link-secret-value"),
+            ("PORTAL_UNSUBSCRIBE_KEY_SECRET_ARN", "arn:unsub"),
+        ])
+        .unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("secret-value"), "{dbg}");
+        assert!(dbg.contains("***"));
+        assert!(dbg.contains("arn:unsub"), "ARNs are not secret: {dbg}");
+    }
+
+    #[test]
+    fn urls_are_validated() {
+        let err = cfg(&[("PORTAL_TABLE", "t"), ("NORTHPASS_BASE_URL", "not a url")]).unwrap_err();
+        assert!(err.to_string().contains("NORTHPASS_BASE_URL"));
+        let err = cfg(&[("PORTAL_TABLE", "t"), ("PORTAL_PUBLIC_BASE_URL", "ftp://x")]).unwrap_err();
+        assert!(err.to_string().contains("PORTAL_PUBLIC_BASE_URL"));
+        let c = cfg(&[
+            ("PORTAL_TABLE", "t"),
+            ("PORTAL_PUBLIC_BASE_URL", "https://portal.example.com/"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.public_base_url.as_deref(),
+            Some("https://portal.example.com")
+        );
+    }
+
+    #[test]
+    fn lists_are_lowercased_and_trimmed() {
+        let c = cfg(&[
+            ("PORTAL_TABLE", "t"),
+            ("PORTAL_INTERNAL_DOMAINS", " @Vendor.com, vendor.co.uk ,"),
+            ("PORTAL_SHARED_MAILBOXES", "Info, Sales"),
+            ("PORTAL_UNTRACKED_TIERS", "pending, registered"),
+        ])
+        .unwrap();
+        assert_eq!(c.internal_domains, vec!["vendor.com", "vendor.co.uk"]);
+        assert_eq!(c.shared_mailboxes, vec!["info", "sales"]);
+        assert_eq!(c.untracked_tiers, vec![Tier::Pending, Tier::Registered]);
+    }
+
+    #[test]
+    fn every_variable_read_is_documented() {
+        let names: Vec<&str> = ENV_VARS.iter().map(|(n, _, _)| *n).collect();
+        // Record every variable the loader asks for.
+        let asked = std::cell::RefCell::new(Vec::<String>::new());
+        let _ = Config::from_lookup(|k| {
+            asked.borrow_mut().push(k.to_string());
+            (k == "PORTAL_TABLE").then(|| "t".to_string())
+        });
+        for k in asked.borrow().iter() {
+            assert!(names.contains(&k.as_str()), "{k} missing from ENV_VARS");
+        }
+        assert_eq!(
+            asked.borrow().len(),
+            {
+                let mut a = asked.borrow().clone();
+                a.sort();
+                a.dedup();
+                a.len()
+            },
+            "each variable read once"
+        );
+        assert_eq!(
+            names.len(),
+            asked.borrow().len(),
+            "ENV_VARS lists unread variables"
+        );
+    }
+}

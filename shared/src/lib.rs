@@ -1,0 +1,17 @@
+//! Domain crate of the partner certification portal.
+//!
+//! `model`, `rules`, `reports` and `clock` are pure (no I/O); `store`,
+//! `sources` and `mail` are thin adapters over DynamoDB, the two source
+//! APIs and SES.
+
+pub mod access;
+pub mod clock;
+pub mod config;
+pub mod mail;
+pub mod model;
+pub mod reports;
+pub mod rules;
+pub mod secrets;
+pub mod sources;
+pub mod store;
+pub mod tasks;

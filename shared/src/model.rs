@@ -1,0 +1,776 @@
+//! Plain data of the portal: what the two sources tell us (partners, contacts,
+//! LMS users, groups, courses, enrollments), what admins record by hand
+//! (manual awards, organisation certifications), the configurable tables
+//! (tier requirements, category map) and the derived per-partner summary.
+//!
+//! Everything here is serde data with no I/O. Rules that *compute* things
+//! live in [`crate::rules`]; the few methods here only delegate to them so
+//! callers can write `summary.view(now, ..)` / `row.status(now, ..)`.
+//!
+//! Serde notes: structs use `#[serde(default)]` so an item written by an
+//! older version (missing a newer field) still reads back; dates are
+//! `DateTime<Utc>` and serialise as RFC 3339 strings.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Default validity of a certification when the LMS gives no `expires_at`.
+pub const DEFAULT_VALIDITY_MONTHS: u32 = 24;
+
+/// Default "expiring soon" window, in days.
+pub const DEFAULT_WARNING_DAYS: u32 = 90;
+
+/// Category used in per-category totals for certifications whose course
+/// has no category (neither a course property nor a configured mapping).
+pub const UNCATEGORIZED: &str = "Uncategorized";
+
+// ---------------------------------------------------------------------------
+// Tier
+// ---------------------------------------------------------------------------
+
+/// Partner tier as held in the CRM (`Partner_Tier__cf`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tier {
+    Premier,
+    Select,
+    Registered,
+    Certified,
+    Pending,
+}
+
+impl Tier {
+    /// Every tier, highest first (the order reports sort by).
+    pub const ALL: [Tier; 5] = [
+        Tier::Premier,
+        Tier::Select,
+        Tier::Registered,
+        Tier::Certified,
+        Tier::Pending,
+    ];
+
+    /// Parse the CRM value, case-insensitively and ignoring surrounding
+    /// whitespace. Blank or unknown values give `None`: the CRM has partners
+    /// with no tier and we must not guess one (a blank tier requires 0 NPCU).
+    pub fn parse(s: &str) -> Option<Tier> {
+        let s = s.trim();
+        Tier::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Premier => "Premier",
+            Tier::Select => "Select",
+            Tier::Registered => "Registered",
+            Tier::Certified => "Certified",
+            Tier::Pending => "Pending",
+        }
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Error of the strict parsers (`FromStr`) used for query parameters and
+/// configuration, where an unknown value must be reported, not ignored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} '{value}'")]
+pub struct ParseEnumError {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+impl FromStr for Tier {
+    type Err = ParseEnumError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Tier::parse(s).ok_or_else(|| ParseEnumError {
+            kind: "tier",
+            value: s.to_string(),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// CRM side
+// ---------------------------------------------------------------------------
+
+/// A partner company (CRM `Account`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
+pub struct Partner {
+    /// CRM Account `Id`; the partner's key everywhere in the portal.
+    pub id: String,
+    pub name: String,
+    /// `None` when the CRM tier is blank or unknown.
+    pub tier: Option<Tier>,
+    /// `Account_Status__cf == "Active"`.
+    pub account_status_active: bool,
+    /// PAM name (`Account_Owner__cf`).
+    pub owner_name: Option<String>,
+    /// PAM e-mail, lower-cased so PAM token scoping compares exactly.
+    pub owner_email: Option<String>,
+    pub partner_type: Option<String>,
+    pub website: Option<String>,
+    /// Salesforce id (`CrmId`, 15 or 18 chars).
+    pub crm_id: Option<String>,
+    pub region: Option<String>,
+    pub country: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
+    /// False when excluded by the sync filters or gone from the CRM. Partners
+    /// are never deleted so history and pinned links survive a comeback.
+    pub tracked: bool,
+    /// The partner's LMS group, once matched (or pinned by an admin).
+    pub lms_group_id: Option<String>,
+    /// An admin fixed `lms_group_id` by hand; automatic matching must not
+    /// change it.
+    pub group_pinned: bool,
+}
+
+/// A partner contact (CRM `User`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
+pub struct Contact {
+    pub id: String,
+    /// As given by the CRM (mixed case happens); compare case-insensitively.
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub title: Option<String>,
+    pub phone: Option<String>,
+    /// CRM Account id of the partner this contact belongs to.
+    pub account_id: Option<String>,
+    pub account_name: Option<String>,
+    /// `IsActive` and not excluded/vanished; inactive contacts never link a
+    /// user to a partner.
+    pub active: bool,
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The LMS person with the same e-mail, when one was found.
+    pub lms_user_id: Option<String>,
+}
+
+// ---------------------------------------------------------------------------
+// LMS side
+// ---------------------------------------------------------------------------
+
+/// An LMS person (Northpass `people`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
+pub struct LmsUser {
+    pub id: String,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub last_active_at: Option<DateTime<Utc>>,
+    /// `None` = active (Northpass convention).
+    pub deactivated_at: Option<DateTime<Utc>>,
+}
+
+impl LmsUser {
+    pub fn is_active(&self) -> bool {
+        self.deactivated_at.is_none()
+    }
+
+    /// "First Last", falling back to whichever part exists, then the e-mail,
+    /// so a row never shows an empty name.
+    pub fn display_name(&self) -> String {
+        let parts: Vec<&str> = [self.first_name.as_deref(), self.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        if parts.is_empty() {
+            self.email.clone()
+        } else {
+            parts.join(" ")
+        }
+    }
+}
+
+/// An LMS group; one per partner company (name = partner name, sometimes
+/// with a `ptr_` prefix).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(default)]
+pub struct LmsGroup {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub user_count: u32,
+    pub updated_at: Option<DateTime<Utc>>,
+    /// False once a full sync no longer finds the group in the LMS: the
+    /// record is kept (never deleted) and comes back if the group does, but
+    /// an inactive group links no partner and gives no members.
+    #[serde(default = "default_true")]
+    pub active: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for LmsGroup {
+    fn default() -> Self {
+        LmsGroup {
+            id: String::new(),
+            name: String::new(),
+            description: None,
+            user_count: 0,
+            updated_at: None,
+            active: true,
+        }
+    }
+}
+
+/// A person in a group.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, Default)]
+#[serde(default)]
+pub struct Membership {
+    pub group_id: String,
+    pub user_id: String,
+}
+
+/// An LMS course. NPCU > 0 makes it a certification.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(default)]
+pub struct Course {
+    pub id: String,
+    pub name: String,
+    pub status: Option<String>,
+    /// Learner URL.
+    pub permalink: Option<String>,
+    /// 0 (not a certification), 1 basic, 2 advanced. See
+    /// [`crate::rules::npcu::parse_npcu`] for how the property is read.
+    pub npcu: u8,
+    /// The course property `category`, when set. Wins over the configured
+    /// [`CategoryMap`].
+    pub category: Option<String>,
+    /// Validity used when the LMS gives no `expires_at`.
+    pub validity_months: u32,
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Gone from the catalog. Kept so old transcripts still resolve; a
+    /// certification earned on a course that was later deleted still counts
+    /// until it expires.
+    pub deleted: bool,
+}
+
+impl Default for Course {
+    fn default() -> Self {
+        Course {
+            id: String::new(),
+            name: String::new(),
+            status: None,
+            permalink: None,
+            npcu: 0,
+            category: None,
+            validity_months: DEFAULT_VALIDITY_MONTHS,
+            updated_at: None,
+            deleted: false,
+        }
+    }
+}
+
+impl Course {
+    pub fn is_certification(&self) -> bool {
+        self.npcu > 0
+    }
+}
+
+/// Progress of one user on one course (transcript `progress_status`).
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ProgressStatus {
+    #[default]
+    Enrolled,
+    InProgress,
+    Completed,
+}
+
+impl ProgressStatus {
+    /// Parse the LMS value (`enrolled`, `in_progress`, `completed`), case-
+    /// insensitively; `in-progress`/`in progress` are accepted too.
+    pub fn parse(s: &str) -> Option<ProgressStatus> {
+        let norm = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+        match norm.as_str() {
+            "enrolled" => Some(ProgressStatus::Enrolled),
+            "in_progress" | "started" => Some(ProgressStatus::InProgress),
+            "completed" | "complete" => Some(ProgressStatus::Completed),
+            _ => None,
+        }
+    }
+
+    /// Renewal tie-break: further along wins.
+    pub fn rank(self) -> u8 {
+        match self {
+            ProgressStatus::Enrolled => 0,
+            ProgressStatus::InProgress => 1,
+            ProgressStatus::Completed => 2,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProgressStatus::Enrolled => "enrolled",
+            ProgressStatus::InProgress => "in_progress",
+            ProgressStatus::Completed => "completed",
+        }
+    }
+}
+
+impl fmt::Display for ProgressStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a record comes from.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordSource {
+    #[default]
+    Lms,
+    Manual,
+}
+
+/// One user × course record (a transcript line, or a manual award turned
+/// into a record). There is at most one per user × course after
+/// [`crate::rules::renewal::dedup_records`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
+pub struct Enrollment {
+    pub user_id: String,
+    pub course_id: String,
+    pub progress: ProgressStatus,
+    pub enrolled_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// As given by the LMS; `None` means "completion + course validity".
+    pub expires_at: Option<DateTime<Utc>>,
+    pub score: Option<f64>,
+    pub source: RecordSource,
+}
+
+// ---------------------------------------------------------------------------
+// Admin-recorded data
+// ---------------------------------------------------------------------------
+
+/// A completion an admin records by hand (e.g. an exam taken outside the
+/// LMS). It follows the same status rules as a synced completion.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
+pub struct ManualAward {
+    pub id: String,
+    /// The LMS user, when known.
+    pub user_id: Option<String>,
+    /// Otherwise the holder's e-mail; resolved to an LMS user
+    /// case-insensitively when that user exists.
+    pub email: Option<String>,
+    pub course_id: String,
+    pub completed_at: DateTime<Utc>,
+    /// `None` = completion + course validity, as for LMS records.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Who recorded it (admin name/e-mail), for the audit trail.
+    pub recorded_by: Option<String>,
+    pub note: Option<String>,
+}
+
+impl ManualAward {
+    /// The award as a completed record of `user_id`.
+    pub fn to_enrollment(&self, user_id: &str) -> Enrollment {
+        Enrollment {
+            user_id: user_id.to_string(),
+            course_id: self.course_id.clone(),
+            progress: ProgressStatus::Completed,
+            enrolled_at: None,
+            started_at: None,
+            completed_at: Some(self.completed_at),
+            expires_at: self.expires_at,
+            score: None,
+            source: RecordSource::Manual,
+        }
+    }
+}
+
+/// A company-wide certification (held by the partner, not by a person).
+/// It counts `npcu` towards the partner total while `starts_at <= now <
+/// ends_at`, and follows the same expiring window as personal records.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
+pub struct OrgCertification {
+    pub id: String,
+    pub partner_id: String,
+    pub name: String,
+    pub category: Option<String>,
+    pub npcu: u8,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+// ---------------------------------------------------------------------------
+// Status
+// ---------------------------------------------------------------------------
+
+/// Status of one record at an instant.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum CertStatus {
+    Enrolled,
+    InProgress,
+    Active,
+    Expiring,
+    Expired,
+}
+
+impl CertStatus {
+    pub const ALL: [CertStatus; 5] = [
+        CertStatus::Enrolled,
+        CertStatus::InProgress,
+        CertStatus::Active,
+        CertStatus::Expiring,
+        CertStatus::Expired,
+    ];
+
+    /// Whether a record in this status counts NPCU (expiring still counts:
+    /// it is active until its expiry instant).
+    pub fn counts(self) -> bool {
+        matches!(self, CertStatus::Active | CertStatus::Expiring)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertStatus::Enrolled => "enrolled",
+            CertStatus::InProgress => "in_progress",
+            CertStatus::Active => "active",
+            CertStatus::Expiring => "expiring",
+            CertStatus::Expired => "expired",
+        }
+    }
+}
+
+impl fmt::Display for CertStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CertStatus {
+    type Err = ParseEnumError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        CertStatus::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| ParseEnumError {
+                kind: "status",
+                value: s.to_string(),
+            })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Configurable tables
+// ---------------------------------------------------------------------------
+
+/// NPCU each tier must hold. Tiers absent from the table require 0.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TierRequirements {
+    pub by_tier: BTreeMap<Tier, u32>,
+}
+
+impl Default for TierRequirements {
+    /// The program's table: Premier 20, Select 10, Registered 5, Certified 0.
+    fn default() -> Self {
+        TierRequirements {
+            by_tier: BTreeMap::from([
+                (Tier::Premier, 20),
+                (Tier::Select, 10),
+                (Tier::Registered, 5),
+                (Tier::Certified, 0),
+            ]),
+        }
+    }
+}
+
+impl TierRequirements {
+    /// NPCU required for `tier`; a blank tier (`None`) or an unlisted tier
+    /// requires 0, so it never shows as a gap.
+    pub fn required(&self, tier: Option<Tier>) -> u32 {
+        tier.and_then(|t| self.by_tier.get(&t).copied())
+            .unwrap_or(0)
+    }
+}
+
+/// How one configured category rule selects courses.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum CategoryMatcher {
+    /// Exact course id.
+    CourseId(String),
+    /// Course name starts with this text (case-insensitive).
+    NamePrefix(String),
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct CategoryRule {
+    pub matcher: CategoryMatcher,
+    pub category: String,
+}
+
+/// Configured course → product category mapping. The course property
+/// `category` wins when present; then a course-id rule; then the longest
+/// matching name prefix. See [`crate::rules::category::category_for`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct CategoryMap {
+    pub rules: Vec<CategoryRule>,
+}
+
+impl CategoryMap {
+    pub fn category_for(&self, course: &Course) -> Option<String> {
+        crate::rules::category::category_for(self, course)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Per-partner summary (read by all-partner reports)
+// ---------------------------------------------------------------------------
+
+/// One counted certification in a [`PartnerSummary`]. Stores dates, not a
+/// status, so the summary stays right as time passes without a re-sync.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
+pub struct SummaryCert {
+    pub user_id: String,
+    pub course_id: String,
+    pub category: Option<String>,
+    pub npcu: u8,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Effective expiry; `None` only when neither the LMS nor a completion
+    /// date gives one (the record then never expires).
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A company-wide certification held in a [`PartnerSummary`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
+pub struct SummaryOrgCert {
+    pub id: String,
+    pub name: String,
+    pub category: Option<String>,
+    pub npcu: u8,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+/// The per-partner item that all-partner reports read (leaderboard, gaps,
+/// overview, owner report). Build it with
+/// [`crate::rules::summary::build_partner_summary`]; read numbers through
+/// [`PartnerSummary::view`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
+pub struct PartnerSummary {
+    pub partner_id: String,
+    pub name: String,
+    pub tier: Option<Tier>,
+    pub region: Option<String>,
+    pub country: Option<String>,
+    pub owner_name: Option<String>,
+    pub owner_email: Option<String>,
+    pub partner_type: Option<String>,
+    pub tracked: bool,
+    pub lms_group_id: Option<String>,
+    pub lms_group_name: Option<String>,
+    /// Distinct member users (group members ∪ users reached by contact
+    /// e-mail), each once.
+    pub user_count: u32,
+    /// Every completed NPCU>0 certification of a member, one per user ×
+    /// course (after renewal), not yet expired at `computed_at`.
+    pub certs: Vec<SummaryCert>,
+    /// Company-wide certifications not yet ended at `computed_at`.
+    pub org_certs: Vec<SummaryOrgCert>,
+    pub computed_at: DateTime<Utc>,
+}
+
+/// Per-category totals of a [`SummaryView`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct CategoryTotals {
+    /// Distinct users holding at least one counted cert of the category.
+    pub users: u32,
+    pub npcu: u32,
+    pub certifications: u32,
+}
+
+/// Numbers of a partner at an instant, derived from a [`PartnerSummary`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct SummaryView {
+    /// Σ NPCU of counted certs (personal + organisation).
+    pub npcu: u32,
+    pub required_npcu: u32,
+    /// Shortfall against the tier requirement, 0 when met.
+    pub gap: u32,
+    pub meets_requirement: bool,
+    /// Distinct users with at least one counted certification.
+    pub certified_users: u32,
+    /// Counted certifications (personal + organisation).
+    pub certifications: u32,
+    /// Keyed by category ([`UNCATEGORIZED`] when none).
+    pub by_category: BTreeMap<String, CategoryTotals>,
+    /// Counted certifications in the expiring window.
+    pub expiring: u32,
+}
+
+impl PartnerSummary {
+    /// Numbers at `now`: certs expired at `now` are dropped.
+    pub fn view(
+        &self,
+        now: DateTime<Utc>,
+        warning_days: u32,
+        tiers: &TierRequirements,
+    ) -> SummaryView {
+        crate::rules::summary::view(self, now, warning_days, tiers)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Dashboard rows
+// ---------------------------------------------------------------------------
+
+/// One certification line of a partner's dashboard (or of the user
+/// certifications report). Holds dates; the status is computed at read time.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
+pub struct CertRow {
+    pub user_id: String,
+    pub user_name: String,
+    pub email: String,
+    pub course_id: String,
+    pub course_name: String,
+    pub category: Option<String>,
+    pub npcu: u8,
+    pub progress: ProgressStatus,
+    pub enrolled_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Effective expiry (LMS value, else completion + validity).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub permalink: Option<String>,
+    pub source: RecordSource,
+}
+
+impl CertRow {
+    pub fn status(&self, now: DateTime<Utc>, warning_days: u32) -> CertStatus {
+        crate::rules::status::record_status(self.progress, self.expires_at, now, warning_days)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cert_status_serialises_snake_case_and_parses_back() {
+        let names: Vec<String> = CertStatus::ALL
+            .iter()
+            .map(|s| {
+                serde_json::to_value(s)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            ["enrolled", "in_progress", "active", "expiring", "expired"]
+        );
+        for s in CertStatus::ALL {
+            assert_eq!(s.as_str().parse::<CertStatus>(), Ok(s));
+            assert_eq!(s.to_string(), s.as_str());
+        }
+        assert_eq!(" EXPIRING ".parse::<CertStatus>(), Ok(CertStatus::Expiring));
+        assert!("soon".parse::<CertStatus>().is_err());
+    }
+
+    #[test]
+    fn progress_parses_lms_values() {
+        assert_eq!(
+            ProgressStatus::parse("in_progress"),
+            Some(ProgressStatus::InProgress)
+        );
+        assert_eq!(
+            ProgressStatus::parse("Completed"),
+            Some(ProgressStatus::Completed)
+        );
+        assert_eq!(
+            ProgressStatus::parse("enrolled"),
+            Some(ProgressStatus::Enrolled)
+        );
+        assert_eq!(ProgressStatus::parse("failed"), None);
+        assert_eq!(
+            serde_json::to_value(ProgressStatus::InProgress).unwrap(),
+            json!("in_progress")
+        );
+    }
+
+    #[test]
+    fn tier_parse_and_strict_from_str() {
+        assert_eq!(Tier::parse("registered"), Some(Tier::Registered));
+        assert_eq!(Tier::parse(""), None);
+        assert!("".parse::<Tier>().is_err());
+        assert_eq!("Pending".parse::<Tier>(), Ok(Tier::Pending));
+    }
+
+    #[test]
+    fn course_missing_fields_take_defaults() {
+        let c: Course = serde_json::from_value(json!({"id": "c1", "name": "X"})).unwrap();
+        assert_eq!(c.validity_months, DEFAULT_VALIDITY_MONTHS);
+        assert_eq!(c.npcu, 0);
+        assert!(!c.is_certification());
+    }
+
+    #[test]
+    fn display_name_falls_back_to_email() {
+        let mut u = LmsUser {
+            id: "u".into(),
+            email: "a@b.com".into(),
+            first_name: Some("Ann".into()),
+            last_name: Some(" ".into()),
+            ..Default::default()
+        };
+        assert_eq!(u.display_name(), "Ann");
+        u.last_name = Some("Lee".into());
+        assert_eq!(u.display_name(), "Ann Lee");
+        u.first_name = None;
+        u.last_name = None;
+        assert_eq!(u.display_name(), "a@b.com");
+        assert!(u.is_active());
+    }
+
+    #[test]
+    fn summary_round_trips_through_json() {
+        let s = PartnerSummary {
+            partner_id: "P".into(),
+            tier: Some(Tier::Select),
+            certs: vec![SummaryCert {
+                user_id: "u".into(),
+                course_id: "c".into(),
+                npcu: 2,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let back: PartnerSummary =
+            serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+}

@@ -1,0 +1,20 @@
+//! Report rows and their query language, as pure functions (no I/O).
+//!
+//! | module | what |
+//! |---|---|
+//! | [`params`] | query parameters → [`params::ReportQuery`]; a bad one names itself |
+//! | [`table`] | the [`table::ReportRow`] trait: columns, sort by any column, paging |
+//! | [`rows`] | the rows of each report, built from partner summaries etc. |
+//! | [`dashboard`] | one partner's dashboard view (JSON and HTML share it) |
+//!
+//! The HTTP function (`functions/reports`) reads the store, calls these, and
+//! encodes the result (JSON / CSV / XLSX); keeping the logic here makes every
+//! number unit-testable without DynamoDB.
+
+pub mod dashboard;
+pub mod params;
+pub mod rows;
+pub mod table;
+
+pub use params::{Format, ParamError, ReportQuery, SortKey};
+pub use table::{Page, ReportRow};

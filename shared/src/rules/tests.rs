@@ -1,0 +1,537 @@
+//! Cross-rule tests: the program's worked example, summaries, rows and the
+//! property tests of the counting invariants.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use proptest::prelude::*;
+
+use super::npcu::{course_index, record_npcu, user_npcu};
+use super::rows::{build_cert_rows, cert_rows_for_users};
+use super::summary::{build_partner_summary, partner_npcu, PartnerData};
+use crate::model::*;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap()
+}
+
+fn user(id: &str, first: &str, email: &str) -> LmsUser {
+    LmsUser {
+        id: id.into(),
+        email: email.into(),
+        first_name: Some(first.into()),
+        ..Default::default()
+    }
+}
+
+fn course(id: &str, npcu: u8, category: Option<&str>) -> Course {
+    Course {
+        id: id.into(),
+        name: format!("Course {id}"),
+        npcu,
+        category: category.map(Into::into),
+        ..Default::default()
+    }
+}
+
+fn done(user: &str, course: &str, completed: DateTime<Utc>) -> Enrollment {
+    Enrollment {
+        user_id: user.into(),
+        course_id: course.into(),
+        progress: ProgressStatus::Completed,
+        completed_at: Some(completed),
+        ..Default::default()
+    }
+}
+
+fn member(g: &str, u: &str) -> Membership {
+    Membership {
+        group_id: g.into(),
+        user_id: u.into(),
+    }
+}
+
+struct World {
+    partner: Partner,
+    group: LmsGroup,
+    memberships: Vec<Membership>,
+    contacts: Vec<Contact>,
+    users: Vec<LmsUser>,
+    enrollments: Vec<Enrollment>,
+    courses: Vec<Course>,
+    awards: Vec<ManualAward>,
+    org: Vec<OrgCertification>,
+    categories: CategoryMap,
+}
+
+impl World {
+    fn data(&self) -> PartnerData<'_> {
+        PartnerData {
+            partner: &self.partner,
+            group: Some(&self.group),
+            memberships: &self.memberships,
+            contacts: &self.contacts,
+            users: &self.users,
+            enrollments: &self.enrollments,
+            courses: &self.courses,
+            manual_awards: &self.awards,
+            org_certs: &self.org,
+            categories: &self.categories,
+            default_validity_months: DEFAULT_VALIDITY_MONTHS,
+        }
+    }
+}
+
+/// The program's worked example: John holds two advanced certifications
+/// (2 + 2), Jane one advanced (2) and one basic that expired (1), Bob one
+/// basic (1) ⇒ the partner holds 7 NPCU. John is reached both through the
+/// group and through a CRM contact and still counts once.
+fn worked_example() -> World {
+    let year_ago = now() - Duration::days(365);
+    let three_years_ago = now() - Duration::days(3 * 365);
+    World {
+        partner: Partner {
+            id: "P1".into(),
+            name: "Acme".into(),
+            tier: Some(Tier::Select),
+            tracked: true,
+            lms_group_id: Some("G1".into()),
+            ..Default::default()
+        },
+        group: LmsGroup {
+            id: "G1".into(),
+            name: "ptr_Acme".into(),
+            ..Default::default()
+        },
+        memberships: vec![
+            member("G1", "john"),
+            member("G1", "jane"),
+            member("G2", "bob"),
+        ],
+        contacts: vec![
+            Contact {
+                id: "c1".into(),
+                email: "JOHN@acme.com".into(),
+                account_id: Some("P1".into()),
+                active: true,
+                ..Default::default()
+            },
+            Contact {
+                id: "c2".into(),
+                email: "bob@acme.com".into(),
+                account_id: Some("P1".into()),
+                active: true,
+                ..Default::default()
+            },
+        ],
+        users: vec![
+            user("john", "John", "john@acme.com"),
+            user("jane", "Jane", "jane@acme.com"),
+            user("bob", "Bob", "Bob@Acme.com"),
+            user("eve", "Eve", "eve@other.com"),
+        ],
+        enrollments: vec![
+            done("john", "adv1", year_ago),
+            done("john", "adv2", year_ago),
+            done("jane", "adv1", year_ago),
+            done("jane", "basic1", three_years_ago), // expired after 24 months
+            done("bob", "basic1", year_ago),
+            done("eve", "adv1", year_ago), // not a member
+            Enrollment {
+                user_id: "bob".into(),
+                course_id: "adv2".into(),
+                progress: ProgressStatus::InProgress,
+                ..Default::default()
+            },
+        ],
+        courses: vec![
+            course("adv1", 2, Some("Automation Cloud")),
+            course("adv2", 2, Some("K2")),
+            course("basic1", 1, None),
+            course("intro", 0, None),
+        ],
+        awards: vec![],
+        org: vec![],
+        categories: CategoryMap::default(),
+    }
+}
+
+#[test]
+fn worked_example_partner_has_7_npcu() {
+    let w = worked_example();
+    let idx = course_index(&w.courses);
+    assert_eq!(user_npcu("john", &w.enrollments, &idx, now(), 24), 4);
+    assert_eq!(user_npcu("jane", &w.enrollments, &idx, now(), 24), 2);
+    assert_eq!(user_npcu("bob", &w.enrollments, &idx, now(), 24), 1);
+    assert_eq!(partner_npcu(&w.data(), now()), 7);
+
+    let s = build_partner_summary(&w.data(), now());
+    assert_eq!(s.user_count, 3);
+    assert_eq!(s.lms_group_name.as_deref(), Some("ptr_Acme"));
+    assert_eq!(
+        s.certs.len(),
+        4,
+        "expired and in-progress records are not stored"
+    );
+    let v = s.view(now(), 90, &TierRequirements::default());
+    assert_eq!(v.npcu, 7);
+    assert_eq!(v.required_npcu, 10);
+    assert_eq!(v.gap, 3);
+    assert!(!v.meets_requirement);
+    assert_eq!(v.certified_users, 3);
+    assert_eq!(v.certifications, 4);
+    assert_eq!(v.expiring, 0);
+    assert_eq!(
+        v.by_category["Automation Cloud"],
+        CategoryTotals {
+            users: 2,
+            npcu: 4,
+            certifications: 2
+        }
+    );
+    assert_eq!(v.by_category["K2"].npcu, 2);
+    assert_eq!(v.by_category[UNCATEGORIZED].npcu, 1);
+}
+
+#[test]
+fn summary_view_drops_certs_as_time_passes() {
+    let w = worked_example();
+    let s = build_partner_summary(&w.data(), now());
+    let tiers = TierRequirements::default();
+    // All four remaining certs were completed a year ago: they expire
+    // 24 months after completion, i.e. about a year from now.
+    let expiry = s.certs[0].expires_at.unwrap();
+    assert!(s.certs.iter().all(|c| c.expires_at == Some(expiry)));
+    let before = s.view(expiry - Duration::seconds(1), 90, &tiers);
+    assert_eq!((before.npcu, before.expiring), (7, 4));
+    let at = s.view(expiry, 90, &tiers);
+    assert_eq!((at.npcu, at.certifications, at.certified_users), (0, 0, 0));
+    assert_eq!(at.gap, 10);
+    assert!(at.by_category.is_empty());
+}
+
+#[test]
+fn renewal_counts_once_and_revives_expired() {
+    let mut w = worked_example();
+    // Jane retakes the basic course: the new completion replaces the expired one.
+    w.enrollments
+        .push(done("jane", "basic1", now() - Duration::days(10)));
+    assert_eq!(partner_npcu(&w.data(), now()), 8);
+    // John's duplicate of an existing completion does not count twice.
+    w.enrollments
+        .push(done("john", "adv1", now() - Duration::days(5)));
+    assert_eq!(partner_npcu(&w.data(), now()), 8);
+    let s = build_partner_summary(&w.data(), now());
+    assert_eq!(s.view(now(), 90, &TierRequirements::default()).npcu, 8);
+}
+
+#[test]
+fn manual_awards_by_user_or_email_count_like_lms_records() {
+    let mut w = worked_example();
+    w.awards = vec![
+        ManualAward {
+            id: "a1".into(),
+            email: Some("BOB@acme.com".into()),
+            course_id: "adv1".into(),
+            completed_at: now() - Duration::days(30),
+            ..Default::default()
+        },
+        ManualAward {
+            id: "a2".into(),
+            user_id: Some("jane".into()),
+            course_id: "adv2".into(),
+            completed_at: now() - Duration::days(800),
+            expires_at: Some(now()), // expires exactly now: no longer counts
+            ..Default::default()
+        },
+        ManualAward {
+            id: "a3".into(),
+            user_id: Some("eve".into()), // not a member
+            course_id: "adv2".into(),
+            completed_at: now() - Duration::days(30),
+            ..Default::default()
+        },
+    ];
+    assert_eq!(partner_npcu(&w.data(), now()), 9);
+    let rows = build_cert_rows(&w.data());
+    let bob_adv1 = rows
+        .iter()
+        .find(|r| r.user_id == "bob" && r.course_id == "adv1")
+        .unwrap();
+    assert_eq!(bob_adv1.source, RecordSource::Manual);
+    let jane_adv2 = rows
+        .iter()
+        .find(|r| r.user_id == "jane" && r.course_id == "adv2")
+        .unwrap();
+    assert_eq!(jane_adv2.status(now(), 90), CertStatus::Expired);
+}
+
+#[test]
+fn org_certifications_count_while_running() {
+    let mut w = worked_example();
+    w.org = vec![
+        OrgCertification {
+            id: "o1".into(),
+            partner_id: "P1".into(),
+            name: "Company accreditation".into(),
+            category: Some("RPA".into()),
+            npcu: 2,
+            starts_at: now() - Duration::days(10),
+            ends_at: now() + Duration::days(30),
+        },
+        OrgCertification {
+            id: "o2".into(),
+            partner_id: "P2".into(), // another partner's
+            npcu: 2,
+            starts_at: now() - Duration::days(10),
+            ends_at: now() + Duration::days(300),
+            ..Default::default()
+        },
+    ];
+    let s = build_partner_summary(&w.data(), now());
+    assert_eq!(s.org_certs.len(), 1);
+    let tiers = TierRequirements::default();
+    let v = s.view(now(), 90, &tiers);
+    assert_eq!((v.npcu, v.certifications, v.expiring), (9, 5, 1));
+    assert_eq!(v.certified_users, 3, "org certifications add no users");
+    assert_eq!(v.by_category["RPA"].users, 0);
+    assert_eq!(s.view(now() + Duration::days(30), 90, &tiers).npcu, 7);
+    assert_eq!(s.view(now() - Duration::days(11), 90, &tiers).npcu, 7);
+}
+
+#[test]
+fn category_property_wins_over_configured_map() {
+    let mut w = worked_example();
+    w.categories = CategoryMap {
+        rules: vec![
+            CategoryRule {
+                matcher: CategoryMatcher::NamePrefix("course".into()),
+                category: "Promapp".into(),
+            },
+            CategoryRule {
+                matcher: CategoryMatcher::CourseId("adv1".into()),
+                category: "Ignored".into(),
+            },
+        ],
+    };
+    let s = build_partner_summary(&w.data(), now());
+    let v = s.view(now(), 90, &TierRequirements::default());
+    assert_eq!(v.by_category["Automation Cloud"].npcu, 4);
+    assert_eq!(v.by_category["Promapp"].npcu, 1, "basic1 has no property");
+    assert!(!v.by_category.contains_key(UNCATEGORIZED));
+}
+
+#[test]
+fn dashboard_rows_list_every_certification_record() {
+    let w = worked_example();
+    let rows = build_cert_rows(&w.data());
+    let got: Vec<(String, String, CertStatus)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.user_name.clone(),
+                r.course_id.clone(),
+                r.status(now(), 90),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("Bob".into(), "adv2".into(), CertStatus::InProgress),
+            ("Bob".into(), "basic1".into(), CertStatus::Active),
+            ("Jane".into(), "adv1".into(), CertStatus::Active),
+            ("Jane".into(), "basic1".into(), CertStatus::Expired),
+            ("John".into(), "adv1".into(), CertStatus::Active),
+            ("John".into(), "adv2".into(), CertStatus::Active),
+        ]
+    );
+    let jane_basic = &rows[3];
+    let completed = jane_basic.completed_at.unwrap();
+    assert_eq!(
+        jane_basic.expires_at,
+        Some(super::expiry::add_months(completed, 24))
+    );
+    assert_eq!(jane_basic.email, "jane@acme.com");
+}
+
+#[test]
+fn rows_for_users_skip_unknown_and_non_certification_courses() {
+    let w = worked_example();
+    let mut records = w.enrollments.clone();
+    records.push(done("eve", "intro", now()));
+    records.push(done("eve", "deleted-long-ago", now()));
+    let rows = cert_rows_for_users(&w.users[3..], &records, &w.courses, &w.categories, 24);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].user_id.as_str(), rows[0].course_id.as_str()),
+        ("eve", "adv1")
+    );
+}
+
+#[test]
+fn lms_expiry_beats_validity_in_summary() {
+    let mut w = worked_example();
+    for e in &mut w.enrollments {
+        if e.user_id == "bob" && e.course_id == "basic1" {
+            e.expires_at = Some(now() + Duration::days(90));
+        }
+    }
+    let v = build_partner_summary(&w.data(), now()).view(now(), 90, &TierRequirements::default());
+    assert_eq!(v.expiring, 1, "exactly 90 days away is expiring");
+}
+
+// --------------------------------------------------------------------------
+// Property tests
+// --------------------------------------------------------------------------
+
+const USERS: [&str; 5] = ["u0", "u1", "u2", "u3", "u4"];
+const COURSES: [(&str, u8); 4] = [("c0", 0), ("c1", 1), ("c2", 2), ("c3", 2)];
+
+fn arb_progress() -> impl Strategy<Value = ProgressStatus> {
+    prop_oneof![
+        Just(ProgressStatus::Enrolled),
+        Just(ProgressStatus::InProgress),
+        Just(ProgressStatus::Completed),
+    ]
+}
+
+prop_compose! {
+    /// A record with completion/expiry spread ±4 years around `now()`, so
+    /// every status (and the exact-expiry boundary) is reached.
+    fn arb_record()(
+        u in 0..USERS.len(),
+        c in 0..COURSES.len(),
+        progress in arb_progress(),
+        completed_days_ago in prop::option::of(0i64..1500),
+        lms_expiry_offset in prop::option::of(-400i64..400),
+    ) -> Enrollment {
+        Enrollment {
+            user_id: USERS[u].into(),
+            course_id: COURSES[c].0.into(),
+            progress,
+            completed_at: completed_days_ago.map(|d| now() - Duration::days(d)),
+            expires_at: lms_expiry_offset.map(|d| now() + Duration::days(d)),
+            ..Default::default()
+        }
+    }
+}
+
+fn prop_world(
+    in_group: Vec<bool>,
+    contact_of: Vec<bool>,
+    upper_case: Vec<bool>,
+    records: Vec<Enrollment>,
+) -> World {
+    let users: Vec<LmsUser> = USERS
+        .iter()
+        .map(|u| user(u, u, &format!("{u}@p.com")))
+        .collect();
+    World {
+        partner: Partner {
+            id: "P".into(),
+            name: "P".into(),
+            tier: Some(Tier::Premier),
+            lms_group_id: Some("G".into()),
+            ..Default::default()
+        },
+        group: LmsGroup {
+            id: "G".into(),
+            name: "P".into(),
+            ..Default::default()
+        },
+        memberships: USERS
+            .iter()
+            .zip(&in_group)
+            .filter(|(_, g)| **g)
+            .map(|(u, _)| member("G", u))
+            .collect(),
+        contacts: USERS
+            .iter()
+            .zip(contact_of.iter().zip(&upper_case))
+            .filter(|(_, (c, _))| **c)
+            .map(|(u, (_, up))| {
+                let email = format!("{u}@p.com");
+                Contact {
+                    id: format!("c-{u}"),
+                    email: if *up { email.to_uppercase() } else { email },
+                    account_id: Some("P".into()),
+                    active: true,
+                    ..Default::default()
+                }
+            })
+            .collect(),
+        users,
+        enrollments: records,
+        courses: COURSES.iter().map(|(id, n)| course(id, *n, None)).collect(),
+        awards: vec![],
+        org: vec![],
+        categories: CategoryMap::default(),
+    }
+}
+
+proptest! {
+    /// A record whose effective expiry is at or before `now` never counts,
+    /// neither on its own nor in a partner summary, and a summary viewed
+    /// later never counts a cert whose expiry has passed.
+    #[test]
+    fn expired_record_never_counts(
+        records in prop::collection::vec(arb_record(), 0..20),
+        later_days in 0i64..1000,
+    ) {
+        let w = prop_world(vec![true; 5], vec![false; 5], vec![false; 5], records);
+        let idx = course_index(&w.courses);
+        for r in &w.enrollments {
+            let course = idx.get(r.course_id.as_str()).copied();
+            let exp = super::expiry::record_expiry(r, course, 24);
+            if exp.is_some_and(|e| e <= now()) {
+                prop_assert_eq!(record_npcu(r, course, now(), 24), 0);
+            }
+        }
+        let s = build_partner_summary(&w.data(), now());
+        prop_assert!(s.certs.iter().all(|c| c.expires_at.is_none_or(|e| e > now())));
+        let later = now() + Duration::days(later_days);
+        let expected: u32 = s
+            .certs
+            .iter()
+            .filter(|c| c.expires_at.is_none_or(|e| e > later))
+            .map(|c| u32::from(c.npcu))
+            .sum();
+        prop_assert_eq!(s.view(later, 90, &TierRequirements::default()).npcu, expected);
+    }
+
+    /// Partner NPCU = Σ of its distinct users' NPCU, whether a user is
+    /// reached through the group, a contact e-mail (any case) or both; and
+    /// the stored summary agrees with the direct computation.
+    #[test]
+    fn partner_npcu_is_sum_over_distinct_users(
+        in_group in prop::collection::vec(any::<bool>(), 5),
+        contact_of in prop::collection::vec(any::<bool>(), 5),
+        upper_case in prop::collection::vec(any::<bool>(), 5),
+        records in prop::collection::vec(arb_record(), 0..25),
+    ) {
+        let w = prop_world(in_group.clone(), contact_of.clone(), upper_case, records);
+        let idx = course_index(&w.courses);
+        let distinct: BTreeSet<&str> = USERS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| in_group[*i] || contact_of[*i])
+            .map(|(_, u)| *u)
+            .collect();
+        let expected: u32 = distinct
+            .iter()
+            .map(|u| user_npcu(u, &w.enrollments, &idx, now(), 24))
+            .sum();
+        prop_assert_eq!(partner_npcu(&w.data(), now()), expected);
+        let s = build_partner_summary(&w.data(), now());
+        prop_assert_eq!(s.user_count as usize, distinct.len());
+        prop_assert_eq!(s.view(now(), 90, &TierRequirements::default()).npcu, expected);
+
+        // Reaching every group member a second time through a contact
+        // changes nothing.
+        let mut twice = prop_world(in_group.clone(), in_group, vec![true; 5], w.enrollments.clone());
+        twice.memberships = w.memberships.clone();
+        twice.contacts.extend(w.contacts.clone());
+        prop_assert_eq!(partner_npcu(&twice.data(), now()), expected);
+    }
+}

@@ -1,0 +1,196 @@
+//! Key layout of the single table. Every key string is built here, so the
+//! layout is readable in one place and nobody formats `PARTNER#…` by hand.
+//!
+//! | item | PK | SK | GSI1 (type index) | GSI2 (expiry) | TTL |
+//! |---|---|---|---|---|---|
+//! | partner profile | `PARTNER#<id>` | `PROFILE` | `PARTNER` / id | | |
+//! | partner summary | `PARTNER#<id>` | `SUMMARY` | `SUMMARY` / id | | |
+//! | dashboard cert row | `PARTNER#<id>` | `CERT#<user>#<course>` | `CERT` / `<partner>#<user>#<course>` | `EXP#<YYYY-MM>` / `<expiry>#<user>#<course>` (completed rows with an expiry) | |
+//! | org certification | `PARTNER#<id>` | `ORGCERT#<id>` | `ORGCERT` / id | | |
+//! | LMS user | `USER#<id>` | `PROFILE` | `USER` / id | | |
+//! | enrollment | `USER#<id>` | `ENR#<course>` | | | |
+//! | LMS group | `GROUP#<id>` | `PROFILE` | `GROUP` / id | | |
+//! | membership | `GROUP#<id>` | `MEMBER#<user>` | | | |
+//! | course | `COURSE#<id>` | `PROFILE` | `COURSE` / id | | |
+//! | contact | `CONTACT#<id>` | `PROFILE` | `CONTACT` / id | | |
+//! | e-mail lookup | `EMAIL#<lower-case e-mail>` | `USER#<id>` / `CONTACT#<id>` | | | |
+//! | manual award | `AWARD#<id>` | `PROFILE` | `AWARD` / id | | |
+//! | task lock | `TASK#<name>` | `LOCK` | | | |
+//! | task state | `TASK#<name>` | `STATE` | `TASK` / name | | |
+//! | task run | `TASK#<name>` | `RUN#<started>#<run id>` | | | 90 days |
+//! | access token | `TOKEN#<sha256 hex>` | `TOKEN` | `TOKEN` / token id | | optional |
+//! | reminder claim | `REMINDER#<key>` | `CLAIM` | | | yes |
+//! | opt-out | `OPTOUT#<lower-case e-mail>` | `OPTOUT` | | | |
+//!
+//! Ids are opaque source ids (UUIDs, CRM ids) and must not contain `#`.
+
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
+
+pub const PROFILE: &str = "PROFILE";
+pub const SUMMARY: &str = "SUMMARY";
+
+/// Entity types: the `et` attribute and, for indexed ones, `GSI1PK`.
+pub mod entity {
+    pub const PARTNER: &str = "PARTNER";
+    pub const SUMMARY: &str = "SUMMARY";
+    pub const CERT: &str = "CERT";
+    pub const ORGCERT: &str = "ORGCERT";
+    pub const USER: &str = "USER";
+    pub const ENROLLMENT: &str = "ENR";
+    pub const GROUP: &str = "GROUP";
+    pub const MEMBER: &str = "MEMBER";
+    pub const COURSE: &str = "COURSE";
+    pub const CONTACT: &str = "CONTACT";
+    pub const EMAIL: &str = "EMAIL";
+    pub const AWARD: &str = "AWARD";
+    pub const LOCK: &str = "LOCK";
+    pub const TASK: &str = "TASK";
+    pub const RUN: &str = "RUN";
+    pub const TOKEN: &str = "TOKEN";
+    pub const REMINDER: &str = "REMINDER";
+    pub const OPTOUT: &str = "OPTOUT";
+}
+
+/// Timestamps inside keys: UTC, fixed width, millisecond precision, `Z`
+/// suffix — so lexicographic order equals time order.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub fn partner_pk(id: &str) -> String {
+    format!("PARTNER#{id}")
+}
+pub fn cert_sk(user_id: &str, course_id: &str) -> String {
+    format!("CERT#{user_id}#{course_id}")
+}
+pub fn orgcert_sk(id: &str) -> String {
+    format!("ORGCERT#{id}")
+}
+pub fn user_pk(id: &str) -> String {
+    format!("USER#{id}")
+}
+pub fn enrollment_sk(course_id: &str) -> String {
+    format!("ENR#{course_id}")
+}
+pub fn group_pk(id: &str) -> String {
+    format!("GROUP#{id}")
+}
+pub fn member_sk(user_id: &str) -> String {
+    format!("MEMBER#{user_id}")
+}
+pub fn course_pk(id: &str) -> String {
+    format!("COURSE#{id}")
+}
+pub fn contact_pk(id: &str) -> String {
+    format!("CONTACT#{id}")
+}
+pub fn award_pk(id: &str) -> String {
+    format!("AWARD#{id}")
+}
+/// E-mails are compared case-insensitively everywhere in the portal.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+pub fn email_pk(email: &str) -> String {
+    format!("EMAIL#{}", normalize_email(email))
+}
+pub fn email_user_sk(user_id: &str) -> String {
+    format!("USER#{user_id}")
+}
+pub fn email_contact_sk(contact_id: &str) -> String {
+    format!("CONTACT#{contact_id}")
+}
+pub fn task_pk(name: &str) -> String {
+    format!("TASK#{name}")
+}
+pub const LOCK_SK: &str = "LOCK";
+pub const STATE_SK: &str = "STATE";
+pub const RUN_PREFIX: &str = "RUN#";
+pub fn run_sk(started: DateTime<Utc>, run_id: &str) -> String {
+    format!("RUN#{}#{run_id}", ts(started))
+}
+pub fn token_pk(hash_hex: &str) -> String {
+    format!("TOKEN#{hash_hex}")
+}
+pub const TOKEN_SK: &str = "TOKEN";
+pub fn reminder_pk(key: &str) -> String {
+    format!("REMINDER#{key}")
+}
+pub const CLAIM_SK: &str = "CLAIM";
+pub fn optout_pk(email: &str) -> String {
+    format!("OPTOUT#{}", normalize_email(email))
+}
+pub const OPTOUT_SK: &str = "OPTOUT";
+
+/// Expiry-index partition of an instant: one partition per calendar month
+/// keeps partitions small while a range of a few days/months is still only
+/// one or a few Queries.
+pub fn expiry_pk(t: DateTime<Utc>) -> String {
+    format!("EXP#{:04}-{:02}", t.year(), t.month())
+}
+pub fn expiry_sk(t: DateTime<Utc>, user_id: &str, course_id: &str) -> String {
+    format!("{}#{user_id}#{course_id}", ts(t))
+}
+
+/// The expiry-index partitions a half-open range `[from, to)` touches, in
+/// order. Empty when `to <= from`.
+pub fn expiry_months(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<String> {
+    let mut out = Vec::new();
+    if to <= from {
+        return out;
+    }
+    // The last instant inside the range decides the last month.
+    let last = to - chrono::Duration::milliseconds(1);
+    let (mut y, mut m) = (from.year(), from.month());
+    let (ly, lm) = (last.year(), last.month());
+    while (y, m) <= (ly, lm) {
+        out.push(format!("EXP#{y:04}-{m:02}"));
+        if m == 12 {
+            y += 1;
+            m = 1;
+        } else {
+            m += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(y: i32, mo: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, 0, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn timestamps_sort_like_time() {
+        let a = ts(t(2026, 1, 31));
+        let b = ts(t(2026, 2, 1));
+        assert_eq!(a, "2026-01-31T00:00:00.000Z");
+        assert!(a < b);
+        // A key that starts with the upper bound sorts after it, which is
+        // what makes BETWEEN from AND to mean [from, to) on `<ts>#…` keys.
+        assert!(expiry_sk(t(2026, 2, 1), "u", "c") > b);
+    }
+
+    #[test]
+    fn months_of_ranges() {
+        assert_eq!(
+            expiry_months(t(2026, 11, 20), t(2027, 2, 1)),
+            vec!["EXP#2026-11", "EXP#2026-12", "EXP#2027-01"]
+        );
+        assert_eq!(
+            expiry_months(t(2026, 11, 20), t(2026, 11, 21)),
+            vec!["EXP#2026-11"]
+        );
+        assert!(expiry_months(t(2026, 11, 20), t(2026, 11, 20)).is_empty());
+    }
+
+    #[test]
+    fn emails_are_lowercased() {
+        assert_eq!(email_pk(" John@X.io "), "EMAIL#john@x.io");
+        assert_eq!(optout_pk("A@B.C"), "OPTOUT#a@b.c");
+    }
+}

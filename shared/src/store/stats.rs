@@ -1,0 +1,139 @@
+//! Request counters, so reports can assert "a dashboard is one Query" and
+//! benchmarks can count calls and items without a profiler.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Counters of one DynamoDB operation.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OpStats {
+    /// HTTP requests sent (each page of a Query, each retry of a batch).
+    pub requests: u64,
+    pub items_read: u64,
+    pub items_written: u64,
+    /// Conditional checks that failed (lock taken, item already there).
+    pub conditional_failures: u64,
+    /// Consumed capacity units, when the service reports them (moto does
+    /// not always; real DynamoDB does with `ReturnConsumedCapacity`).
+    pub capacity_units: f64,
+}
+
+impl OpStats {
+    fn add(&mut self, o: &OpStats) {
+        self.requests += o.requests;
+        self.items_read += o.items_read;
+        self.items_written += o.items_written;
+        self.conditional_failures += o.conditional_failures;
+        self.capacity_units += o.capacity_units;
+    }
+}
+
+/// Point-in-time copy of the counters, keyed by operation name
+/// (`"Query"`, `"GetItem"`, `"BatchWriteItem"`, …).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatsSnapshot {
+    pub ops: BTreeMap<&'static str, OpStats>,
+}
+
+impl StatsSnapshot {
+    pub fn op(&self, op: &str) -> OpStats {
+        self.ops.get(op).copied().unwrap_or_default()
+    }
+    pub fn requests(&self, op: &str) -> u64 {
+        self.op(op).requests
+    }
+    pub fn total(&self) -> OpStats {
+        let mut t = OpStats::default();
+        for s in self.ops.values() {
+            t.add(s);
+        }
+        t
+    }
+    pub fn total_requests(&self) -> u64 {
+        self.total().requests
+    }
+    /// What happened between `earlier` and `self` (both from the same store).
+    pub fn since(&self, earlier: &StatsSnapshot) -> StatsSnapshot {
+        let mut ops = BTreeMap::new();
+        for (k, v) in &self.ops {
+            let e = earlier.op(k);
+            let d = OpStats {
+                requests: v.requests - e.requests.min(v.requests),
+                items_read: v.items_read - e.items_read.min(v.items_read),
+                items_written: v.items_written - e.items_written.min(v.items_written),
+                conditional_failures: v.conditional_failures
+                    - e.conditional_failures.min(v.conditional_failures),
+                capacity_units: v.capacity_units - e.capacity_units,
+            };
+            if d != OpStats::default() {
+                ops.insert(*k, d);
+            }
+        }
+        StatsSnapshot { ops }
+    }
+}
+
+/// Shared, cheap-to-clone counters (clones of a `Store` share them).
+#[derive(Debug, Clone, Default)]
+pub struct StoreStats {
+    inner: Arc<Mutex<BTreeMap<&'static str, OpStats>>>,
+}
+
+impl StoreStats {
+    pub(crate) fn record(&self, op: &'static str, delta: OpStats) {
+        // A poisoned lock only means another thread panicked mid-update of
+        // plain counters; the numbers are still usable.
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(op).or_default().add(&delta);
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        StatsSnapshot { ops: m.clone() }
+    }
+
+    pub fn reset(&self) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_gives_the_difference() {
+        let s = StoreStats::default();
+        s.record(
+            "Query",
+            OpStats {
+                requests: 1,
+                items_read: 5,
+                ..Default::default()
+            },
+        );
+        let before = s.snapshot();
+        s.record(
+            "Query",
+            OpStats {
+                requests: 2,
+                items_read: 7,
+                ..Default::default()
+            },
+        );
+        s.record(
+            "GetItem",
+            OpStats {
+                requests: 1,
+                items_read: 1,
+                ..Default::default()
+            },
+        );
+        let d = s.snapshot().since(&before);
+        assert_eq!(d.requests("Query"), 2);
+        assert_eq!(d.op("Query").items_read, 7);
+        assert_eq!(d.requests("GetItem"), 1);
+        assert_eq!(d.total_requests(), 3);
+        assert_eq!(s.snapshot().total_requests(), 4);
+    }
+}
