@@ -196,13 +196,6 @@ impl Units {
     }
 }
 
-/// Read request units of `requests` calls returning `items` items, with
-/// items of about 1 KB (the portal's items are small JSON documents): one
-/// RRU covers 4 KB of a strongly consistent read, every call costs ≥ 1.
-pub fn read_units(requests: u64, items: u64) -> f64 {
-    (requests as f64).max(items as f64 / 4.0)
-}
-
 /// One line of the cost table.
 #[derive(Debug, Clone, Serialize)]
 pub struct CostLine {
@@ -285,7 +278,7 @@ pub fn section(
         "Prices (us-east-1, on-demand, free tier ignored): DynamoDB ${}/M WRU, ${}/M RRU, ${}/GB-month; Lambda arm64 ${}/GB-s, ${}/M requests; SES ${}/1000 mails; HTTP API ${}/M requests.",
         DDB_PER_WRU * 1e6, DDB_PER_RRU * 1e6, DDB_PER_GB_MONTH, LAMBDA_PER_GB_S, LAMBDA_PER_REQUEST * 1e6, SES_PER_MAIL * 1000.0, HTTP_API_PER_REQUEST * 1e6
     ));
-    s.notes.push("WRU = items written + failed conditional writes (items ≤ 1 KB); RRU = max(requests, items read ÷ 4) (1 KB items, strongly consistent — an upper bound).".into());
+    s.notes.push("WRU/RRU as on-demand DynamoDB bills them, computed by the store from every item it wrote or read (portal_core::store::capacity: item size = names + values; 1 WRU per started KB, failed conditions included; ½ RRU per started 4 KB of an eventually consistent Query page, per item for BatchGetItem, 1 per 4 KB for the strongly consistent GetItem) — the emulator bills nothing itself.".into());
     s.notes.push("Sync Lambda time per run = max(measured wall time, Northpass requests ÷ 10 req/s): production is paced by the template's NorthpassRateLimit (10), the benchmark ran at 100 req/s.".into());
     s.raw = serde_json::json!({ "lines": lines, "storage_gb": storage_gb, "total_usd": total, "missing": missing });
     s
@@ -305,11 +298,9 @@ pub const PROD_NORTHPASS_RPS: f64 = 10.0;
 fn ddb_units(ops: &BTreeMap<String, crate::sync::Op>) -> (f64, f64) {
     let mut w = 0.0;
     let mut r = 0.0;
-    for (name, o) in ops {
-        w += (o.items_written + o.conditional_failures) as f64;
-        if matches!(name.as_str(), "Query" | "GetItem" | "BatchGetItem" | "Scan") {
-            r += read_units(o.requests, o.items_read);
-        }
+    for o in ops.values() {
+        w += o.write_units;
+        r += o.read_units;
     }
     (w, r)
 }
@@ -356,17 +347,17 @@ pub fn lines_from(
                 missing.push(format!("reminders {job}"));
                 continue;
             };
-            let (items, reqs, mails, ms) = if job == "pam-digest" {
+            let (rru, wru, mails, ms) = if job == "pam-digest" {
                 (
-                    rd.digest_items_read,
-                    rd.digest_requests,
+                    rd.digest_read_units,
+                    rd.digest_write_units,
                     rd.digest_mails,
                     rd.digest_ms,
                 )
             } else {
                 (
-                    rd.reminders_items_read,
-                    rd.reminders_requests,
+                    rd.reminders_read_units,
+                    rd.reminders_write_units,
                     rd.reminders_mails,
                     rd.reminders_ms,
                 )
@@ -376,9 +367,8 @@ pub fn lines_from(
                 basis: format!("`{}`; measured run", e.expression),
                 runs_per_month: e.runs_per_month,
                 per_run: Units {
-                    // One claim write per mail plus lock/run record (≈ 4).
-                    write_units: mails as f64 + 4.0,
-                    read_units: read_units(reqs, items),
+                    write_units: wru,
+                    read_units: rru,
                     lambda_gb_s: REMINDERS_MEMORY_GB * ms / 1e3,
                     lambda_requests: 1.0,
                     mails: mails as f64,
@@ -391,10 +381,7 @@ pub fn lines_from(
         let avg = |v: &[crate::reads::RouteReads]| -> (f64, f64, f64) {
             let n = v.len().max(1) as f64;
             (
-                v.iter()
-                    .map(|x| read_units(x.requests, x.items_read))
-                    .sum::<f64>()
-                    / n,
+                v.iter().map(|x| x.read_units).sum::<f64>() / n,
                 v.iter().map(|x| x.ms).sum::<f64>() / n,
                 n,
             )
@@ -466,7 +453,5 @@ mod tests {
             ..Default::default()
         };
         assert!((u.dollars() - (1.25 + 1.0 + 0.10)).abs() < 1e-9);
-        assert_eq!(read_units(1, 2), 1.0);
-        assert_eq!(read_units(1, 40), 10.0);
     }
 }

@@ -41,6 +41,8 @@ pub struct RouteReads {
     pub ms: f64,
     pub requests: u64,
     pub items_read: u64,
+    /// Read units on-demand DynamoDB would bill for the request.
+    pub read_units: f64,
     pub ops: BTreeMap<String, Op>,
 }
 
@@ -54,12 +56,16 @@ pub struct Reads {
     pub reminders_requests: u64,
     pub reminders_mails: u64,
     pub reminders_ms: f64,
+    pub reminders_read_units: f64,
+    pub reminders_write_units: f64,
     /// The instant the reminder and digest runs were given.
     pub reminders_at: DateTime<Utc>,
     pub digest_items_read: u64,
     pub digest_requests: u64,
     pub digest_mails: u64,
     pub digest_ms: f64,
+    pub digest_read_units: f64,
+    pub digest_write_units: f64,
 }
 
 /// Counts mails instead of sending them: the SES call is not what is
@@ -102,6 +108,7 @@ async fn get(
         ms,
         requests: d.total_requests(),
         items_read: d.total().items_read,
+        read_units: d.total().read_units,
         ops,
     })
 }
@@ -179,11 +186,15 @@ pub async fn measure(
         reminders_requests: d.total_requests(),
         reminders_mails: sent_before,
         reminders_ms: ms,
+        reminders_read_units: d.total().read_units,
+        reminders_write_units: d.total().write_units,
         reminders_at: remind_at,
         digest_items_read: dd.total().items_read,
         digest_requests: dd.total_requests(),
         digest_mails: sent_after - sent_before,
         digest_ms,
+        digest_read_units: dd.total().read_units,
+        digest_write_units: dd.total().write_units,
     })
 }
 

@@ -23,6 +23,11 @@ pub struct Op {
     pub items_read: u64,
     pub items_written: u64,
     pub conditional_failures: u64,
+    /// Capacity on-demand DynamoDB would bill (store's size-based model).
+    #[serde(default)]
+    pub read_units: f64,
+    #[serde(default)]
+    pub write_units: f64,
 }
 
 pub fn ops_of(s: &StatsSnapshot) -> BTreeMap<String, Op> {
@@ -36,6 +41,8 @@ pub fn ops_of(s: &StatsSnapshot) -> BTreeMap<String, Op> {
                     items_read: v.items_read,
                     items_written: v.items_written,
                     conditional_failures: v.conditional_failures,
+                    read_units: v.read_units,
+                    write_units: v.write_units,
                 },
             )
         })

@@ -764,3 +764,52 @@ async fn users_groups_and_email_lookup() {
     assert_eq!(enr.len(), 1);
     assert_eq!(enr[0].completed_at, Some(at(2026, 1, 1, 0)));
 }
+
+/// The billed-capacity model behind the benchmark's cost table, on real
+/// calls: a > 1 KB item costs 2 WRU to put, a Query page of small items
+/// ½ RRU (eventually consistent), a consistent GetItem 1 RRU, and a failed
+/// conditional put still 1 WRU.
+#[tokio::test]
+async fn capacity_units_follow_item_sizes() {
+    let s = store("capacity").await;
+    #[derive(serde::Serialize)]
+    struct Doc {
+        body: String,
+    }
+    let big = StoreItem::new(
+        Keys::new("CAP#1", "BIG", "CAPDOC"),
+        &Doc {
+            body: "x".repeat(1500),
+        },
+    )
+    .unwrap();
+    let small = StoreItem::new(
+        Keys::new("CAP#1", "SMALL", "CAPDOC"),
+        &Doc { body: "y".into() },
+    )
+    .unwrap();
+    s.put(big).await.unwrap();
+    s.put(small.clone()).await.unwrap();
+    let w = s.stats().op("PutItem");
+    assert_eq!(w.items_written, 2);
+    assert_eq!(w.write_units, 3.0, "2 WRU for the 1.5 KB item + 1: {w:?}");
+
+    s.reset_stats();
+    let got = s.query_partition("CAP#1").await.unwrap();
+    assert_eq!(got.len(), 2);
+    // 1.5 KB + a few bytes: one 4 KB unit, halved for eventual consistency.
+    assert_eq!(s.stats().op("Query").read_units, 0.5);
+
+    s.reset_stats();
+    assert!(s.get("CAP#1", "SMALL").await.unwrap().is_some());
+    assert!(s.get("CAP#1", "NONE").await.unwrap().is_none());
+    assert_eq!(s.stats().op("GetItem").read_units, 2.0);
+
+    s.reset_stats();
+    assert!(matches!(
+        s.put_new(small).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let c = s.stats().op("PutItem");
+    assert_eq!((c.conditional_failures, c.write_units), (1, 1.0));
+}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use portal_e2e::{observed, truth::Truth, TestEnv, TestEnvOptions};
-use portal_infra::sim::ServerOptions;
+use portal_infra::sim::{Server, ServerOptions};
 use portal_sync::handler::{handle, Continuation};
 use portal_sync::{run_task, Budget, Mode, RunStatus, TaskName};
 use serde_json::json;
@@ -164,6 +164,113 @@ async fn tiny_budget_checkpoints_and_ends_like_a_one_shot_run() {
         assert!(s.checkpoint.is_none(), "{s:?}");
         assert!(s.watermark.is_some(), "{s:?}");
     }
+}
+
+/// Stored enrollments and transcript fetch markers (type `TFETCH`), in a
+/// stable order.
+async fn enrollment_items(env: &TestEnv) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for entity in [portal_core::store::keys::entity::ENROLLMENT, "TFETCH"] {
+        let mut items: Vec<serde_json::Value> = env.store.query_type_as(entity).await.unwrap();
+        items.sort_by_key(|v| v.to_string());
+        out.extend(items);
+    }
+    out
+}
+
+fn transcript_requests(env: &TestEnv) -> u64 {
+    let stats = env.sims.stats().northpass;
+    stats
+        .requests
+        .iter()
+        .filter(|(route, _)| route.contains("transcripts"))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrollments_resumed_mid_fetch_store_what_a_one_shot_run_stores() {
+    // Two identical worlds: one fetches every transcript in one go, the
+    // other under a budget that runs out every few chunks.
+    let opts = TestEnvOptions {
+        accounts: Some(8),
+        ..Default::default()
+    };
+    let (one_shot, resumed) = tokio::join!(TestEnv::start(opts.clone()), TestEnv::start(opts));
+    let (one_shot, resumed) = (one_shot.unwrap(), resumed.unwrap());
+    for env in [&one_shot, &resumed] {
+        for task in TaskName::ALL
+            .into_iter()
+            .take_while(|t| *t != TaskName::LmsEnrollments)
+        {
+            let s = env.sync(task, Mode::Full).await;
+            assert_eq!(s.status, RunStatus::Succeeded, "{s:#?}");
+        }
+    }
+    let expected = one_shot.sync(TaskName::LmsEnrollments, Mode::Full).await;
+    assert_eq!(expected.status, RunStatus::Succeeded, "{expected:#?}");
+
+    // Chunks of 4 users, fetched one at a time from a slow Northpass
+    // (>= 200 ms a chunk, ~7 s for all), and 3 s an invocation (loading the
+    // snapshot from the emulator takes ~1.5 s of it): the fetch phase stops
+    // at least twice, whatever the machine's speed, and usually with the
+    // next chunk fetched but not yet written — that one must be fetched
+    // again, not skipped.
+    resumed.sims.set_options(
+        Server::Northpass,
+        ServerOptions {
+            latency: Duration::from_millis(50),
+            ..Default::default()
+        },
+    );
+    let mut deps = resumed.deps.clone();
+    deps.options.concurrency = 1;
+    let mut fetch_checkpoints = 0;
+    let s = loop {
+        let budget = Budget::of(Duration::from_secs(3), Duration::ZERO);
+        let s = run_task(&deps, TaskName::LmsEnrollments, Mode::Full, budget).await;
+        if s.status != RunStatus::Checkpointed {
+            break s;
+        }
+        assert!(s.invocations < 1000, "no progress: {s:#?}");
+        let state = resumed
+            .store
+            .get_task_state("lms-enrollments")
+            .await
+            .unwrap()
+            .unwrap();
+        // The run's continuation data holds the task's cursor.
+        let cursor = &state.checkpoint.as_ref().unwrap()["cursor"];
+        if cursor["phase"] == "fetch" {
+            fetch_checkpoints += 1;
+        }
+    };
+    eprintln!(
+        "{} invocations, {fetch_checkpoints} in the fetch phase; transcript requests {} (one-shot {})",
+        s.invocations,
+        transcript_requests(&resumed),
+        transcript_requests(&one_shot)
+    );
+    assert_eq!(s.status, RunStatus::Succeeded, "{s:#?}");
+    assert!(
+        fetch_checkpoints >= 2,
+        "{fetch_checkpoints} fetch checkpoints"
+    );
+    // Every user's transcript was counted and written once, and the store
+    // ends exactly as after the one-shot run.
+    assert_eq!(s.counts, expected.counts);
+    assert_eq!(
+        enrollment_items(&resumed).await,
+        enrollment_items(&one_shot).await
+    );
+    assert_eq!(
+        observed::views(&resumed.store, &resumed.config, resumed.now)
+            .await
+            .unwrap(),
+        observed::views(&one_shot.store, &one_shot.config, one_shot.now)
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

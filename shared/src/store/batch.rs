@@ -27,7 +27,9 @@ use aws_sdk_dynamodb::types::{
 };
 use rand::Rng;
 
-use super::{caps, schema, sdk_err, ItemKey, OpStats, Result, Store, StoreError, StoreItem};
+use super::{
+    capacity, caps, schema, sdk_err, ItemKey, OpStats, Result, Store, StoreError, StoreItem,
+};
 
 /// DynamoDB's per-request limits.
 pub const WRITE_BATCH: usize = 25;
@@ -181,6 +183,7 @@ fn dedup(items: Vec<StoreItem>) -> (Vec<StoreItem>, usize) {
 impl Store {
     async fn send_batch(&self, reqs: Vec<WriteRequest>) -> Result<Vec<WriteRequest>> {
         let sent = reqs.len();
+        let units: f64 = reqs.iter().map(request_units).sum();
         let out = self
             .client
             .batch_write_item()
@@ -200,6 +203,8 @@ impl Store {
                 requests: 1,
                 items_written: (sent - unprocessed.len()) as u64,
                 capacity_units: caps(out.consumed_capacity()),
+                // Unprocessed requests are not billed (they are resent).
+                write_units: units - unprocessed.iter().map(request_units).sum::<f64>(),
                 ..Default::default()
             },
         );
@@ -297,6 +302,7 @@ impl Store {
             let mut pending: Vec<_> = chunk.iter().map(ItemKey::to_attrs).collect();
             let mut retry = 0u32;
             while !pending.is_empty() {
+                let asked = pending.len();
                 let ka = KeysAndAttributes::builder()
                     .set_keys(Some(std::mem::take(&mut pending)))
                     .projection_expression("#pk, #sk, #h")
@@ -325,6 +331,10 @@ impl Store {
                         requests: 1,
                         items_read: items.len() as u64,
                         capacity_units: caps(out.consumed_capacity()),
+                        // Billed per key asked by the whole item's size,
+                        // not the projection: the portal's items are far
+                        // below 4 KB, so ½ unit each (eventually consistent).
+                        read_units: capacity::read_units(0, false) * asked as f64,
                         ..Default::default()
                     },
                 );
@@ -364,6 +374,15 @@ pub fn hashes_of(items: &[super::Item]) -> HashMap<ItemKey, String> {
             }
         })
         .collect()
+}
+
+/// Write units of one batch request: a put by its item's size, a delete
+/// at the minimum (its item's size is not known here).
+fn request_units(r: &WriteRequest) -> f64 {
+    match r.put_request() {
+        Some(p) => capacity::write_units(capacity::item_size(p.item())),
+        None => capacity::write_units(0),
+    }
 }
 
 fn put_request(item: super::Item) -> Result<WriteRequest> {

@@ -12,10 +12,12 @@
 //! - [`tasks`]: lease lock, task state (watermark, checkpoint), run records.
 //! - [`access`]: tokens by hash, reminder claims, opt-outs.
 //! - [`entities`]: typed helpers for the model (dashboard, summaries, …).
-//! - [`stats`]: request/item counters per operation.
+//! - [`stats`]: request/item counters per operation, with the capacity
+//!   units ([`capacity`]) on-demand DynamoDB would bill for them.
 
 pub mod access;
 pub mod batch;
+pub mod capacity;
 pub mod entities;
 pub mod keys;
 pub mod schema;
@@ -504,6 +506,10 @@ impl Store {
             OpStats {
                 requests: 1,
                 items_read: u64::from(item.is_some()),
+                read_units: capacity::read_units(
+                    item.as_ref().map_or(0, capacity::item_size),
+                    true,
+                ),
                 capacity_units: cap(out.consumed_capacity()),
                 ..Default::default()
             },
@@ -520,11 +526,13 @@ impl Store {
 
     /// Unconditional PutItem (overwrites).
     pub async fn put(&self, item: StoreItem) -> Result<()> {
+        let attrs = item.into_attributes();
+        let units = capacity::write_units(capacity::item_size(&attrs));
         let out = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item.into_attributes()))
+            .set_item(Some(attrs))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
@@ -535,6 +543,7 @@ impl Store {
                 requests: 1,
                 items_written: 1,
                 capacity_units: cap(out.consumed_capacity()),
+                write_units: units,
                 ..Default::default()
             },
         );
@@ -571,11 +580,13 @@ impl Store {
         values: &[(&str, AttributeValue)],
     ) -> Result<()> {
         let key = item.key().clone();
+        let attrs = item.into_attributes();
+        let units = capacity::write_units(capacity::item_size(&attrs));
         let mut req = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item.into_attributes()))
+            .set_item(Some(attrs))
             .condition_expression(condition)
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
         for (k, v) in names {
@@ -592,6 +603,7 @@ impl Store {
                         requests: 1,
                         items_written: 1,
                         capacity_units: cap(out.consumed_capacity()),
+                        write_units: units,
                         ..Default::default()
                     },
                 );
@@ -606,6 +618,7 @@ impl Store {
                     OpStats {
                         requests: 1,
                         conditional_failures: 1,
+                        write_units: units,
                         ..Default::default()
                     },
                 );
@@ -656,6 +669,10 @@ impl Store {
                         requests: 1,
                         items_written: u64::from(existed),
                         capacity_units: cap(out.consumed_capacity()),
+                        // Billed by the deleted item's size (≥ 1 WRU).
+                        write_units: capacity::write_units(
+                            out.attributes().map_or(0, capacity::item_size),
+                        ),
                         ..Default::default()
                     },
                 );
@@ -670,6 +687,7 @@ impl Store {
                     OpStats {
                         requests: 1,
                         conditional_failures: 1,
+                        write_units: 1.0,
                         ..Default::default()
                     },
                 );
@@ -762,6 +780,8 @@ impl Store {
                 requests: 1,
                 items_read: items.len() as u64,
                 capacity_units: cap(out.consumed_capacity()),
+                // Queries here are eventually consistent (the default).
+                read_units: capacity::query_page_units(&items, false),
                 ..Default::default()
             },
         );

@@ -16,6 +16,11 @@ pub struct OpStats {
     /// Consumed capacity units, when the service reports them (moto does
     /// not always; real DynamoDB does with `ReturnConsumedCapacity`).
     pub capacity_units: f64,
+    /// Read units this call would cost on on-demand DynamoDB, computed from
+    /// the items' sizes ([`super::capacity`]): the emulator bills nothing.
+    pub read_units: f64,
+    /// Write units, likewise (failed conditional writes included).
+    pub write_units: f64,
 }
 
 impl OpStats {
@@ -25,6 +30,8 @@ impl OpStats {
         self.items_written += o.items_written;
         self.conditional_failures += o.conditional_failures;
         self.capacity_units += o.capacity_units;
+        self.read_units += o.read_units;
+        self.write_units += o.write_units;
     }
 }
 
@@ -64,6 +71,8 @@ impl StatsSnapshot {
                 conditional_failures: v.conditional_failures
                     - e.conditional_failures.min(v.conditional_failures),
                 capacity_units: v.capacity_units - e.capacity_units,
+                read_units: v.read_units - e.read_units,
+                write_units: v.write_units - e.write_units,
             };
             if d != OpStats::default() {
                 ops.insert(*k, d);

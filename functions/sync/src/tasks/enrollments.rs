@@ -12,9 +12,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use futures::future::OptionFuture;
 use futures::StreamExt;
 use portal_core::model::Enrollment;
 use portal_core::rules::renewal::dedup_records;
+use portal_core::sources::{NorthpassClient, SourceError, TranscriptEntry};
 use portal_core::store::entities::enrollment_item;
 use portal_core::store::{keys, ItemKey, Keys, Store, StoreItem};
 use portal_core::tasks::{Budget, Mode, TaskRun};
@@ -24,6 +26,7 @@ use super::{Cursor, Fetched, Phase};
 use crate::convert;
 use crate::deps::Deps;
 use crate::error::SyncError;
+use crate::recompute::Touched;
 use crate::snapshot::{EnrollmentCache, Snapshot};
 use crate::write::put_counted;
 
@@ -125,36 +128,120 @@ pub async fn fetch(
         .collect();
     tracing::info!(users = ids.len(), partner_users = partner_users.len(), mode = %run.mode, "transcripts to fetch");
 
-    let mut touched = cursor.touched.clone();
-    let chunk = deps.options.concurrency.max(1) * 4;
-    let mut cache_len = 0usize;
-    let mut last_done: Option<String> = None;
-    for batch in ids.chunks(chunk) {
-        if last_done.is_some() && budget.exhausted() {
+    let mut w = ChunkWriter {
+        store,
+        snap: &snap,
+        partner_users: &partner_users,
+        markers: &markers,
+        now,
+        max_age,
+        cache,
+        cache_len: 0,
+        touched: cursor.touched.clone(),
+    };
+    let concurrency = deps.options.concurrency;
+    let mut batches = ids.chunks(concurrency.max(1) * 4);
+    let mut pending = match batches.next() {
+        Some(b) => Some((b, fetch_chunk(np, b, concurrency).await)),
+        None => None,
+    };
+    while let Some((batch, fetched)) = pending.take() {
+        run.counts.failed += fetched.failed;
+        if let Some(e) = fetched.auth {
+            return Ok(Fetched::Failed(w.touched, e.into()));
+        }
+        // The next chunk is fetched while this one is written, so the
+        // Northpass rate budget is not left idle during the DynamoDB
+        // writes. Out of time, nothing more is started.
+        let next = if budget.exhausted() {
+            None
+        } else {
+            batches.next()
+        };
+        let (written, next_fetched) = futures::join!(
+            w.write(run, fetched.got),
+            OptionFuture::from(next.map(|b| fetch_chunk(np, b, concurrency))),
+        );
+        written?;
+        run.heartbeat().await?;
+        if (next.is_some() || batches.len() > 0) && budget.exhausted() {
+            // The cursor only moves past written users: a chunk fetched
+            // meanwhile is dropped and fetched again by the continuation.
             return Ok(Fetched::Checkpoint(Cursor {
                 phase: Phase::Fetch,
-                after: last_done,
-                touched,
+                after: batch.last().cloned(),
+                touched: w.touched,
             }));
         }
-        let mut results =
-            Box::pin(np.fetch_all_transcripts(batch.to_vec(), deps.options.concurrency));
-        let mut got = Vec::with_capacity(batch.len());
-        while let Some((uid, r)) = results.next().await {
-            match r {
-                Ok(entries) => got.push((uid, entries)),
-                // A wrong key fails every request: stop at once.
-                Err(e) if e.is_auth() => return Ok(Fetched::Failed(touched, e.into())),
-                Err(e) => {
-                    // One user's transcript failed after the client's
-                    // retries: keep going; the marker is not refreshed so
-                    // the next run fetches it again, and this run reports
-                    // failure once the others are written.
-                    tracing::warn!(user = %uid, error = %e, "transcript fetch failed");
-                    run.counts.failed += 1;
-                }
+        pending = next.zip(next_fetched);
+    }
+    if run.mode == Mode::Full {
+        // The full run is the safety net: every partner's numbers are
+        // recomputed (writes only where something differs).
+        return Ok(Fetched::Done(Touched::All));
+    }
+    Ok(Fetched::Done(w.touched))
+}
+
+/// One chunk's transcripts as fetched.
+struct ChunkFetch {
+    got: Vec<(String, Vec<TranscriptEntry>)>,
+    /// Users whose transcript failed after the client's retries.
+    failed: u64,
+    /// A wrong key fails every request: the task stops at once.
+    auth: Option<SourceError>,
+}
+
+/// Fetches one chunk's transcripts. It borrows only the Northpass client so
+/// it can run while the previous chunk is written.
+async fn fetch_chunk(np: &NorthpassClient, batch: &[String], concurrency: usize) -> ChunkFetch {
+    let mut results = Box::pin(np.fetch_all_transcripts(batch.to_vec(), concurrency));
+    let mut out = ChunkFetch {
+        got: Vec::with_capacity(batch.len()),
+        failed: 0,
+        auth: None,
+    };
+    while let Some((uid, r)) = results.next().await {
+        match r {
+            Ok(entries) => out.got.push((uid, entries)),
+            Err(e) if e.is_auth() => {
+                out.auth = Some(e);
+                break;
+            }
+            Err(e) => {
+                // One user's transcript failed after the client's retries:
+                // keep going; the marker is not refreshed so the next run
+                // fetches it again, and this run reports failure once the
+                // others are written.
+                tracing::warn!(user = %uid, error = %e, "transcript fetch failed");
+                out.failed += 1;
             }
         }
+    }
+    out
+}
+
+/// Writes fetched chunks and keeps what the recompute needs: the partners
+/// touched and (up to [`CACHE_CAP`]) the records.
+struct ChunkWriter<'a> {
+    store: &'a Store,
+    snap: &'a Snapshot,
+    partner_users: &'a BTreeMap<String, BTreeSet<String>>,
+    markers: &'a HashMap<String, FetchMarker>,
+    now: DateTime<Utc>,
+    max_age: chrono::Duration,
+    cache: &'a mut EnrollmentCache,
+    cache_len: usize,
+    touched: Touched,
+}
+
+impl ChunkWriter<'_> {
+    async fn write(
+        &mut self,
+        run: &mut TaskRun,
+        got: Vec<(String, Vec<TranscriptEntry>)>,
+    ) -> Result<(), SyncError> {
+        let (now, max_age) = (self.now, self.max_age);
         let mut items = Vec::new();
         let mut stale: Vec<ItemKey> = Vec::new();
         let mut new_markers = Vec::new();
@@ -170,7 +257,7 @@ pub async fn fetch(
             }));
             let mut courses: Vec<String> = records.iter().map(|r| r.course_id.clone()).collect();
             courses.sort();
-            let old = markers.get(&uid);
+            let old = self.markers.get(&uid);
             for c in old.map(|m| m.courses.as_slice()).unwrap_or(&[]) {
                 if courses.binary_search(c).is_err() {
                     stale.push(ItemKey::new(keys::user_pk(&uid), keys::enrollment_sk(c)));
@@ -182,7 +269,7 @@ pub async fn fetch(
             let marker = FetchMarker {
                 user_id: uid.clone(),
                 fetched_at: Some(now),
-                last_active_at: snap.users.get(&uid).and_then(|u| u.last_active_at),
+                last_active_at: self.snap.users.get(&uid).and_then(|u| u.last_active_at),
                 stale: false,
                 courses,
             };
@@ -203,7 +290,7 @@ pub async fn fetch(
             by_user.push((uid, records));
         }
         // One batched hash read and batched writes for the whole chunk.
-        let written: HashSet<String> = put_counted(store, items, &mut run.counts)
+        let written: HashSet<String> = put_counted(self.store, items, &mut run.counts)
             .await?
             .into_iter()
             .filter_map(|k| k.pk.strip_prefix("USER#").map(str::to_string))
@@ -216,28 +303,22 @@ pub async fn fetch(
                     .iter()
                     .filter_map(|k| k.pk.strip_prefix("USER#").map(str::to_string)),
             );
-            store.batch_delete(stale).await?;
+            self.store.batch_delete(stale).await?;
         }
-        store
+        self.store
             .put_if_changed_known(new_markers, &HashMap::new())
             .await?;
         for (uid, records) in by_user {
             if changed.contains(&uid) {
-                touched.add(partner_users.get(&uid).cloned().unwrap_or_default());
+                self.touched
+                    .add(self.partner_users.get(&uid).cloned().unwrap_or_default());
             }
             // Bounded: past the cap the recompute reads from the store.
-            if cache_len + records.len() <= CACHE_CAP {
-                cache_len += records.len();
-                cache.insert(uid, records);
+            if self.cache_len + records.len() <= CACHE_CAP {
+                self.cache_len += records.len();
+                self.cache.insert(uid, records);
             }
         }
-        last_done = batch.last().cloned();
-        run.heartbeat().await?;
+        Ok(())
     }
-    if run.mode == Mode::Full {
-        // The full run is the safety net: every partner's numbers are
-        // recomputed (writes only where something differs).
-        touched = crate::recompute::Touched::All;
-    }
-    Ok(Fetched::Done(touched))
 }
