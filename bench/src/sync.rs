@@ -391,7 +391,7 @@ pub fn section_whole(full: &RunMeasure, data_label: &str, limit: f64) -> Section
                 format!("{} ({} req in {} s)", f(rps / limit, 2), t.northpass_requests, f(t.wall_s, 1)),
             )
             .note(format!(
-                "info: the task fetches a chunk, then writes it ({} DynamoDB calls here, sequential, against moto), so DynamoDB latency, not the limiter, sets its pace; §1 measures the fetch alone",
+                "info: the task writes each chunk while it fetches the next, but writing a chunk to moto on this shared machine ({} DynamoDB calls in all) takes longer than fetching it, so the emulator, not the limiter, sets its pace; §1 measures the fetch alone",
                 t.ddb_requests()
             )),
         );
