@@ -162,6 +162,14 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
         as_of()
     ));
     sections.push(s1);
+    save_progress(
+        &a,
+        mode,
+        &machine,
+        started,
+        &sections,
+        Some("the whole sync (§2)"),
+    )?;
     sims.shutdown().await;
 
     // --- 2 + 3. whole sync, incremental, unchanged -------------------------
@@ -215,6 +223,14 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
         full.child.peak_rss_kb / 1024
     );
     sections.push(bench_sync::section_whole(&full, data_label, SYNC_LIMIT));
+    save_progress(
+        &a,
+        mode,
+        &machine,
+        started,
+        &sections,
+        Some("the incremental and unchanged re-syncs (§3)"),
+    )?;
     let mut partner_users: Vec<String> = store
         .all_cert_rows()
         .await?
@@ -231,6 +247,14 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
     sections.push(bench_sync::section_incremental(
         &full, &incr, &unchanged, &change,
     ));
+    save_progress(
+        &a,
+        mode,
+        &machine,
+        started,
+        &sections,
+        Some("the reads (§4)"),
+    )?;
 
     // --- 4. reads ------------------------------------------------------------
     let now = sims.now();
@@ -304,19 +328,9 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
     sections.push(s6);
     sims.shutdown().await;
 
-    let results = Results {
-        date: chrono::Utc::now().format("%Y-%m-%d %H:%M").to_string(),
-        command: a.command.clone(),
-        mode: mode.into(),
-        machine,
-        wall_seconds: started.elapsed().as_secs_f64(),
-        sections,
-    };
-    let json_path = a.results_dir.join(format!("{mode}.json"));
-    results.write_json(&json_path)?;
-    write_markdown(&a, &json_path)?;
+    let json_path = save_progress(&a, mode, &machine, started, &sections, None)?;
     println!();
-    for r in results.rows() {
+    for r in sections.iter().flat_map(|s| s.rows.iter()) {
         println!(
             "{:<64} {:>30}  {:<26} {}",
             r.metric,
@@ -331,6 +345,32 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
         a.markdown.display()
     );
     Ok(())
+}
+
+/// Writes the results so far (JSON + BENCHMARKS.md), marked unfinished
+/// with the measurement that comes next: a full `ref` run takes long
+/// against the emulator, and one cut short keeps what it measured.
+fn save_progress(
+    a: &RunArgs,
+    mode: &str,
+    machine: &Machine,
+    started: Instant,
+    sections: &[Section],
+    next: Option<&str>,
+) -> anyhow::Result<std::path::PathBuf> {
+    let results = Results {
+        date: chrono::Utc::now().format("%Y-%m-%d %H:%M").to_string(),
+        command: a.command.clone(),
+        mode: mode.into(),
+        machine: machine.clone(),
+        wall_seconds: started.elapsed().as_secs_f64(),
+        sections: sections.to_vec(),
+        unfinished: next.map(str::to_string),
+    };
+    let json_path = a.results_dir.join(format!("{mode}.json"));
+    results.write_json(&json_path)?;
+    write_markdown(a, &json_path)?;
+    Ok(json_path)
 }
 
 /// Northpass limit of measurements 2 and 3 (the 100 req/s).

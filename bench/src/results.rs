@@ -159,6 +159,11 @@ pub struct Results {
     pub machine: Machine,
     pub wall_seconds: f64,
     pub sections: Vec<Section>,
+    /// Set while the run is still going (the file is rewritten after each
+    /// measurement, so a full run cut short keeps what it measured): the
+    /// measurement that was next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfinished: Option<String>,
 }
 
 impl Results {
@@ -197,6 +202,12 @@ impl Results {
         );
         let _ = writeln!(md, "| load average at start | {} |", m.load_avg_at_start);
         let _ = writeln!(md, "| bench wall time | {:.0} s |", self.wall_seconds);
+        if let Some(next) = &self.unfinished {
+            let _ = writeln!(
+                md,
+                "| status | **unfinished**: the run stopped before {next}; the sections below are what it measured |"
+            );
+        }
         let _ = writeln!(md, "| raw numbers | `{json_path}` |\n");
 
         let (pass, miss, not_run) = self.rows().fold((0, 0, 0), |(p, m, n), r| match r.verdict {
@@ -272,4 +283,44 @@ fn esc(s: &str) -> String {
 /// Fixed-precision formatting, in one place so every table reads alike.
 pub fn f(x: f64, decimals: usize) -> String {
     format!("{x:.decimals$}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn results(unfinished: Option<&str>) -> Results {
+        Results {
+            date: "2026-11-23 18:00".into(),
+            command: "scripts/bench.sh".into(),
+            mode: "full".into(),
+            machine: Machine {
+                nproc: 2,
+                cpu_model: "cpu".into(),
+                memory_mb: 1,
+                kernel: "k".into(),
+                load_avg_at_start: "0.1".into(),
+            },
+            wall_seconds: 1.0,
+            sections: Vec::new(),
+            unfinished: unfinished.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn an_unfinished_run_says_what_it_did_not_reach() {
+        let md = results(Some("the reads (§4)")).to_markdown("x.json");
+        assert!(md.contains("**unfinished**: the run stopped before the reads (§4)"));
+        assert!(!results(None).to_markdown("x.json").contains("unfinished"));
+    }
+
+    #[test]
+    fn results_files_without_the_marker_still_read() {
+        let mut v = serde_json::to_value(results(Some("§4"))).unwrap();
+        v.as_object_mut().unwrap().remove("unfinished");
+        let r: Results = serde_json::from_value(v).unwrap();
+        assert_eq!(r.unfinished, None);
+        let done = serde_json::to_value(results(None)).unwrap();
+        assert!(done.get("unfinished").is_none(), "finished runs omit it");
+    }
 }
