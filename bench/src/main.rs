@@ -119,6 +119,9 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
     let mode = if a.quick { "quick" } else { "full" };
     let mut sections: Vec<Section> = Vec::new();
     let exe = std::env::current_exe()?;
+    let save = |sections: &[Section], next: Option<&str>| {
+        save_progress(&a, mode, &machine, started, sections, next)
+    };
 
     // One data set and one pair of simulators for the whole run; the
     // simulator clock starts at the as-of day like the team's harness.
@@ -162,14 +165,7 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
         as_of()
     ));
     sections.push(s1);
-    save_progress(
-        &a,
-        mode,
-        &machine,
-        started,
-        &sections,
-        Some("the whole sync (§2)"),
-    )?;
+    save(&sections, Some("the whole sync (§2)"))?;
     sims.shutdown().await;
 
     // --- 2 + 3. whole sync, incremental, unchanged -------------------------
@@ -223,11 +219,7 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
         full.child.peak_rss_kb / 1024
     );
     sections.push(bench_sync::section_whole(&full, data_label, SYNC_LIMIT));
-    save_progress(
-        &a,
-        mode,
-        &machine,
-        started,
+    save(
         &sections,
         Some("the incremental and unchanged re-syncs (§3)"),
     )?;
@@ -247,14 +239,7 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
     sections.push(bench_sync::section_incremental(
         &full, &incr, &unchanged, &change,
     ));
-    save_progress(
-        &a,
-        mode,
-        &machine,
-        started,
-        &sections,
-        Some("the reads (§4)"),
-    )?;
+    save(&sections, Some("the reads (§4)"))?;
 
     // --- 4. reads ------------------------------------------------------------
     let now = sims.now();
@@ -328,7 +313,7 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
     sections.push(s6);
     sims.shutdown().await;
 
-    let json_path = save_progress(&a, mode, &machine, started, &sections, None)?;
+    let json_path = save(&sections, None)?;
     println!();
     for r in sections.iter().flat_map(|s| s.rows.iter()) {
         println!(
