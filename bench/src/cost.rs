@@ -306,10 +306,50 @@ fn ddb_units(ops: &BTreeMap<String, crate::sync::Op>) -> (f64, f64) {
 }
 
 /// Cost lines for every scheduled event of the template, from measured runs.
+/// What one sync task run costs: its billed DynamoDB units and Lambda time
+/// (paced at production's Northpass limit when that is the slower).
+pub fn task_units(t: &crate::sync::TaskReport) -> Units {
+    let (w, r) = ddb_units(&t.ddb);
+    let secs = t
+        .wall_s
+        .max(t.northpass_requests as f64 / PROD_NORTHPASS_RPS);
+    Units {
+        write_units: w,
+        read_units: r,
+        lambda_gb_s: SYNC_MEMORY_GB * secs,
+        lambda_requests: t.invocations.max(1) as f64,
+        ..Default::default()
+    }
+}
+
+/// The runs a cost is computed from.
+pub struct SyncRuns<'a> {
+    /// The first full sync into an empty table: gives the table's size
+    /// (and the one-off cost of the initial load, not a monthly one).
+    pub initial: Option<&'a crate::sync::RunMeasure>,
+    /// A full re-sync of the already-synced table: what the scheduled
+    /// nightly full runs cost (they find the table up to date, as the
+    /// incremental runs of the day kept it).
+    pub steady_full: Option<&'a crate::sync::RunMeasure>,
+    pub incremental: Option<&'a crate::sync::RunMeasure>,
+}
+
+/// The one-off cost of a whole run (the initial load): every task once.
+pub fn run_units(run: &crate::sync::RunMeasure) -> Units {
+    let mut u = Units::default();
+    for t in &run.child.tasks {
+        let x = task_units(t);
+        u.write_units += x.write_units;
+        u.read_units += x.read_units;
+        u.lambda_gb_s += x.lambda_gb_s;
+        u.lambda_requests += x.lambda_requests;
+    }
+    u
+}
+
 pub fn lines_from(
     events: &[ScheduledEvent],
-    full: Option<&crate::sync::RunMeasure>,
-    incr: Option<&crate::sync::RunMeasure>,
+    runs: &SyncRuns<'_>,
     reads: Option<&crate::reads::Reads>,
 ) -> (Vec<CostLine>, Option<f64>, Vec<String>) {
     let mut lines = Vec::new();
@@ -321,26 +361,20 @@ pub fn lines_from(
                 .get("mode")
                 .and_then(|v| v.as_str())
                 .unwrap_or("incremental");
-            let run = if mode == "full" { full } else { incr };
+            let (run, measured) = if mode == "full" {
+                (runs.steady_full, "full re-sync of the synced table")
+            } else {
+                (runs.incremental, "incremental run after the 1 % change")
+            };
             let Some(t) = run.and_then(|m| m.child.tasks.iter().find(|t| t.task == task)) else {
                 missing.push(format!("{task} {mode}"));
                 continue;
             };
-            let (w, r) = ddb_units(&t.ddb);
-            let secs = t
-                .wall_s
-                .max(t.northpass_requests as f64 / PROD_NORTHPASS_RPS);
             lines.push(CostLine {
                 component: format!("sync {task} ({mode})"),
-                basis: format!("`{}`; measured {mode} run", e.expression),
+                basis: format!("`{}`; measured {measured}", e.expression),
                 runs_per_month: e.runs_per_month,
-                per_run: Units {
-                    write_units: w,
-                    read_units: r,
-                    lambda_gb_s: SYNC_MEMORY_GB * secs,
-                    lambda_requests: t.invocations.max(1) as f64,
-                    ..Default::default()
-                },
+                per_run: task_units(t),
             });
         } else if let Some(job) = e.input.get("job").and_then(|v| v.as_str()) {
             let Some(rd) = reads else {
@@ -409,9 +443,10 @@ pub fn lines_from(
     } else {
         missing.push("HTTP API reads".into());
     }
-    // Table size ≈ every distinct item the full sync wrote, ~1 KB each.
-    let storage =
-        full.map(|m| m.child.sum(crate::sync::TaskReport::data_items_written) as f64 / 1e6);
+    // Table size ≈ every distinct item the initial full sync wrote, ~1 KB each.
+    let storage = runs
+        .initial
+        .map(|m| m.child.sum(crate::sync::TaskReport::items_written) as f64 / 1e6);
     (lines, storage, missing)
 }
 

@@ -17,7 +17,8 @@ use portal_core::store::entities::{
 };
 use portal_core::store::tasks::{RunRecord, DEFAULT_LEASE};
 use portal_core::store::{
-    keys, schema, Keys, QuerySpec, Store, StoreError, StoreItem, TaskState, TokenKind, TokenRecord,
+    keys, schema, ItemKey, Keys, QuerySpec, Store, StoreError, StoreItem, TaskState, TokenKind,
+    TokenRecord,
 };
 use portal_infra::emulator::Emulator;
 
@@ -812,4 +813,56 @@ async fn capacity_units_follow_item_sizes() {
     ));
     let c = s.stats().op("PutItem");
     assert_eq!((c.conditional_failures, c.write_units), (1, 1.0));
+}
+
+/// The store counts what it wrote per entity type (`et`) — batch puts, single
+/// puts and deletes — so the benchmark can tell data writes from locks, run
+/// records and fetch markers by what was written, not by which call wrote
+/// it. Unchanged items skipped by the hash compare and failed conditional
+/// puts write nothing and count nothing.
+#[tokio::test]
+async fn written_items_are_counted_per_entity_type() {
+    use portal_core::store::stats::DELETED;
+    let s = store("by-entity").await;
+    #[derive(serde::Serialize)]
+    struct Doc {
+        v: u32,
+    }
+    fn doc(sk: &str, et: &'static str, v: u32) -> StoreItem {
+        StoreItem::new(Keys::new("ENT#1", sk, et), &Doc { v }).unwrap()
+    }
+    s.put_if_changed(vec![
+        doc("A1", "ALPHA", 1),
+        doc("A2", "ALPHA", 1),
+        doc("B1", "BETA", 1),
+    ])
+    .await
+    .unwrap();
+    s.put(doc("R1", "RUN", 1)).await.unwrap();
+    let w = s.stats().written_by_entity;
+    assert_eq!(
+        (w.get("ALPHA"), w.get("BETA"), w.get("RUN")),
+        (Some(&2), Some(&1), Some(&1)),
+        "{w:?}"
+    );
+
+    s.reset_stats();
+    // One item changed, one unchanged: only the changed one is written.
+    s.put_if_changed(vec![doc("A1", "ALPHA", 2), doc("B1", "BETA", 1)])
+        .await
+        .unwrap();
+    assert!(s.put_new(doc("R1", "RUN", 9)).await.is_err());
+    assert!(s.delete("ENT#1", "A2").await.unwrap());
+    assert!(!s.delete("ENT#1", "A2").await.unwrap());
+    s.batch_delete(vec![ItemKey::new("ENT#1", "B1")])
+        .await
+        .unwrap();
+    let w: Vec<(String, u64)> = s.stats().written_by_entity.into_iter().collect();
+    assert_eq!(
+        w,
+        [(DELETED.to_string(), 1), ("ALPHA".to_string(), 2)],
+        "1 changed put + 1 delete of an ALPHA item, 1 batch delete"
+    );
+    let total: u64 = s.stats().ops.values().map(|o| o.items_written).sum();
+    assert_eq!(total, 3, "the per-operation counters agree");
 }

@@ -24,6 +24,8 @@ pub use deps::{Deps, SyncOptions};
 pub use error::SyncError;
 pub use portal_core::tasks::{Budget, Counts, Mode, RunStatus, RunSummary};
 pub use task_name::TaskName;
+/// Entity type of the per-user transcript fetch markers (sync bookkeeping).
+pub use tasks::FETCH_MARKER_ENTITY;
 
 use portal_core::tasks::{Begin, TaskRun};
 

@@ -184,6 +184,8 @@ impl Store {
     async fn send_batch(&self, reqs: Vec<WriteRequest>) -> Result<Vec<WriteRequest>> {
         let sent = reqs.len();
         let units: f64 = reqs.iter().map(request_units).sum();
+        let reqs_entities: Vec<String> =
+            reqs.iter().map(|r| request_entity(r).to_string()).collect();
         let out = self
             .client
             .batch_write_item()
@@ -197,6 +199,20 @@ impl Store {
             .and_then(|m| m.get(&self.table))
             .cloned()
             .unwrap_or_default();
+        // Per-entity counts of what was applied: everything sent minus what
+        // comes back unprocessed (resent later and counted then).
+        let mut applied: HashMap<&str, i64> = HashMap::new();
+        for r in &reqs_entities {
+            *applied.entry(r.as_str()).or_default() += 1;
+        }
+        for r in &unprocessed {
+            *applied.entry(request_entity(r)).or_default() -= 1;
+        }
+        self.record_written(
+            applied
+                .iter()
+                .flat_map(|(e, &n)| std::iter::repeat_n(*e, usize::try_from(n).unwrap_or(0))),
+        );
         self.record(
             "BatchWriteItem",
             OpStats {
@@ -382,6 +398,15 @@ fn request_units(r: &WriteRequest) -> f64 {
     match r.put_request() {
         Some(p) => capacity::write_units(capacity::item_size(p.item())),
         None => capacity::write_units(0),
+    }
+}
+
+/// Entity type of a write request: the item's `et` for a put; deletes carry
+/// only the key ([`super::stats::DELETED`]).
+fn request_entity(r: &WriteRequest) -> &str {
+    match r.put_request() {
+        Some(p) => super::entity_of(p.item()),
+        None => super::stats::DELETED,
     }
 }
 

@@ -388,6 +388,10 @@ impl Store {
         self.stats.record(op, delta)
     }
 
+    pub(crate) fn record_written<'a>(&self, entities: impl IntoIterator<Item = &'a str>) {
+        self.stats.record_written(entities)
+    }
+
     /// Creates the table from [`schema::TABLE`], waits until it is ACTIVE and
     /// enables TTL. Returns `false` when it already existed (TTL is then
     /// still ensured), so callers can run it on every start-up.
@@ -528,6 +532,7 @@ impl Store {
     pub async fn put(&self, item: StoreItem) -> Result<()> {
         let attrs = item.into_attributes();
         let units = capacity::write_units(capacity::item_size(&attrs));
+        let entity = entity_of(&attrs).to_string();
         let out = self
             .client
             .put_item()
@@ -547,6 +552,7 @@ impl Store {
                 ..Default::default()
             },
         );
+        self.record_written([entity.as_str()]);
         Ok(())
     }
 
@@ -582,6 +588,7 @@ impl Store {
         let key = item.key().clone();
         let attrs = item.into_attributes();
         let units = capacity::write_units(capacity::item_size(&attrs));
+        let entity = entity_of(&attrs).to_string();
         let mut req = self
             .client
             .put_item()
@@ -607,6 +614,7 @@ impl Store {
                         ..Default::default()
                     },
                 );
+                self.record_written([entity.as_str()]);
                 Ok(())
             }
             Err(e)
@@ -676,6 +684,9 @@ impl Store {
                         ..Default::default()
                     },
                 );
+                if existed {
+                    self.record_written(out.attributes().map(entity_of));
+                }
                 Ok(existed)
             }
             Err(e)
@@ -878,6 +889,14 @@ pub(crate) fn cap(c: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>) -> f64 
 
 pub(crate) fn caps(c: &[aws_sdk_dynamodb::types::ConsumedCapacity]) -> f64 {
     c.iter().filter_map(|c| c.capacity_units()).sum()
+}
+
+/// The entity type (`et`) of a raw item, for the per-entity write counts.
+pub(crate) fn entity_of(attrs: &Item) -> &str {
+    attrs
+        .get(schema::ENTITY)
+        .and_then(|v| v.as_s().ok())
+        .map_or(stats::UNTYPED, String::as_str)
 }
 
 #[cfg(test)]

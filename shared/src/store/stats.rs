@@ -35,11 +35,21 @@ impl OpStats {
     }
 }
 
+/// Entity label of batch deletes: a DeleteRequest carries only the key, so
+/// the deleted item's entity type is not known without reading it.
+pub const DELETED: &str = "(deleted)";
+/// Entity label of an item written without an entity attribute.
+pub const UNTYPED: &str = "(untyped)";
+
 /// Point-in-time copy of the counters, keyed by operation name
 /// (`"Query"`, `"GetItem"`, `"BatchWriteItem"`, …).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatsSnapshot {
     pub ops: BTreeMap<&'static str, OpStats>,
+    /// Items written (put or deleted) per entity type (`et`), so a caller
+    /// can tell data writes from bookkeeping (locks, run records, fetch
+    /// markers) by what was written rather than by which call wrote it.
+    pub written_by_entity: BTreeMap<String, u64>,
 }
 
 impl StatsSnapshot {
@@ -78,31 +88,53 @@ impl StatsSnapshot {
                 ops.insert(*k, d);
             }
         }
-        StatsSnapshot { ops }
+        let written_by_entity = self
+            .written_by_entity
+            .iter()
+            .filter_map(|(k, &v)| {
+                let e = earlier.written_by_entity.get(k).copied().unwrap_or(0);
+                (v > e).then(|| (k.clone(), v - e))
+            })
+            .collect();
+        StatsSnapshot {
+            ops,
+            written_by_entity,
+        }
     }
 }
 
 /// Shared, cheap-to-clone counters (clones of a `Store` share them).
 #[derive(Debug, Clone, Default)]
 pub struct StoreStats {
-    inner: Arc<Mutex<BTreeMap<&'static str, OpStats>>>,
+    inner: Arc<Mutex<StatsSnapshot>>,
 }
 
 impl StoreStats {
-    pub(crate) fn record(&self, op: &'static str, delta: OpStats) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, StatsSnapshot> {
         // A poisoned lock only means another thread panicked mid-update of
         // plain counters; the numbers are still usable.
-        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(op).or_default().add(&delta);
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn record(&self, op: &'static str, delta: OpStats) {
+        self.lock().ops.entry(op).or_default().add(&delta);
+    }
+
+    /// Counts items written per entity type (see
+    /// [`StatsSnapshot::written_by_entity`]).
+    pub(crate) fn record_written<'a>(&self, entities: impl IntoIterator<Item = &'a str>) {
+        let mut m = self.lock();
+        for e in entities {
+            *m.written_by_entity.entry(e.to_string()).or_default() += 1;
+        }
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {
-        let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        StatsSnapshot { ops: m.clone() }
+        self.lock().clone()
     }
 
     pub fn reset(&self) {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        *self.lock() = StatsSnapshot::default();
     }
 }
 
@@ -144,5 +176,23 @@ mod tests {
         assert_eq!(d.requests("GetItem"), 1);
         assert_eq!(d.total_requests(), 3);
         assert_eq!(s.snapshot().total_requests(), 4);
+    }
+
+    #[test]
+    fn written_entities_are_counted_and_diffed() {
+        let s = StoreStats::default();
+        s.record_written(["RUN", "LOCK"]);
+        let before = s.snapshot();
+        s.record_written(["RUN", "ENR", "ENR", DELETED]);
+        let d = s.snapshot().since(&before);
+        let got: Vec<(&str, u64)> = d
+            .written_by_entity
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(got, [(DELETED, 1), ("ENR", 2), ("RUN", 1)]);
+        assert_eq!(s.snapshot().written_by_entity["RUN"], 2);
+        s.reset();
+        assert!(s.snapshot().written_by_entity.is_empty());
     }
 }
