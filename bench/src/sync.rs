@@ -444,6 +444,20 @@ pub struct Resyncs<'a> {
     pub steady_full: &'a RunMeasure,
 }
 
+/// A re-sync over unchanged data must write no data item (target 0); the
+/// note says what it wrote instead and what it sent.
+fn no_data_row(metric: &str, run: &RunMeasure, more: String) -> crate::results::Row {
+    let data = run.child.sum(TaskReport::data_items_written);
+    crate::results::Row::new(metric, data.to_string())
+        .target("0", run.child.ok() && data == 0)
+        .note(format!(
+            "plus {} lock/run-record writes and {} fetch markers; {} source requests{more}",
+            run.child.sum(TaskReport::run_record_writes),
+            run.child.sum(TaskReport::fetch_marker_writes),
+            run.source_requests
+        ))
+}
+
 pub fn section_incremental(full: &RunMeasure, runs: &Resyncs<'_>, cs: &ChangeSet) -> Section {
     let (incr, unchanged, steady) = (runs.incremental, runs.unchanged, runs.steady_full);
     use crate::results::{f, Row};
@@ -519,36 +533,20 @@ pub fn section_incremental(full: &RunMeasure, runs: &Resyncs<'_>, cs: &ChangeSet
             .target(format!("≥ {} (every completion)", cs.completions), picked >= cs.completions as u64)
             .note("correctness check: a cheap incremental run must not be cheap by missing changes"),
     );
-    let data_unchanged = unchanged.child.sum(TaskReport::data_items_written);
-    s.rows.push(
-        Row::new(
-            "unchanged re-sync: data items written",
-            data_unchanged.to_string(),
-        )
-        .target("0", unchanged.child.ok() && data_unchanged == 0)
-        .note(format!(
-            "plus {} lock/run-record writes and {} fetch markers; {} source requests",
-            unchanged.child.sum(TaskReport::run_record_writes),
-            unchanged.child.sum(TaskReport::fetch_marker_writes),
-            unchanged.source_requests
-        )),
-    );
-    let data_steady = steady.child.sum(TaskReport::data_items_written);
-    s.rows.push(
-        Row::new(
-            "full re-sync of the unchanged table: data items written",
-            data_steady.to_string(),
-        )
-        .target("0", steady.child.ok() && data_steady == 0)
-        .note(format!(
-            "plus {} lock/run-record writes and {} fetch markers; {} source requests ({}% of the first full sync), {} items read; what the scheduled nightly full runs cost (§6)",
-            steady.child.sum(TaskReport::run_record_writes),
-            steady.child.sum(TaskReport::fetch_marker_writes),
-            steady.source_requests,
+    s.rows.push(no_data_row(
+        "unchanged re-sync: data items written",
+        unchanged,
+        String::new(),
+    ));
+    s.rows.push(no_data_row(
+        "full re-sync of the unchanged table: data items written",
+        steady,
+        format!(
+            " ({}% of the first full sync), {} items read; what the scheduled nightly full runs cost (§6)",
             f(100.0 * steady.source_requests as f64 / full.source_requests.max(1) as f64, 1),
             steady.child.sum(TaskReport::items_read)
-        )),
-    );
+        ),
+    ));
     let lists: u64 = incr
         .northpass_routes
         .iter()
