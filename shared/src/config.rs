@@ -64,7 +64,7 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ("PORTAL_ADMIN_TOKEN_SECRET_ARN", "", "Secrets Manager ARN holding the seed admin bearer token (optional)"),
     ("PORTAL_LINK_KEY", "", "HMAC key deriving partner dashboard link tokens (sync + reports), local/dev"),
     ("PORTAL_LINK_KEY_SECRET_ARN", "", "Secrets Manager ARN holding the dashboard link key"),
-    ("PORTAL_UNSUBSCRIBE_KEY", "", "HMAC key signing mail unsubscribe links (reminders + reports), local/dev"),
+    ("PORTAL_UNSUBSCRIBE_KEY", "", "Secret sealing mail unsubscribe links (encrypted address + expiry; reminders + reports), local/dev"),
     ("PORTAL_UNSUBSCRIBE_KEY_SECRET_ARN", "", "Secrets Manager ARN holding the unsubscribe link key"),
     ("SYNC_TRANSCRIPT_MAX_AGE_HOURS", "168", "An incremental enrollment sync re-fetches a partner user's transcript at the latest after this many hours"),
     ("SYNC_CONCURRENCY", "8", "Transcripts / memberships the sync fetches at once (>= 1; the rate limit still paces them)"),
