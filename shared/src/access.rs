@@ -422,10 +422,16 @@ mod tests {
         let mut bad = raw.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
-        assert_eq!(verify_unsubscribe(k, &URL_SAFE_NO_PAD.encode(&bad), now), None);
+        assert_eq!(
+            verify_unsubscribe(k, &URL_SAFE_NO_PAD.encode(&bad), now),
+            None
+        );
         bad = raw;
         bad[20] ^= 1;
-        assert_eq!(verify_unsubscribe(k, &URL_SAFE_NO_PAD.encode(&bad), now), None);
+        assert_eq!(
+            verify_unsubscribe(k, &URL_SAFE_NO_PAD.encode(&bad), now),
+            None
+        );
         for junk in ["", ".", "abc", "a.b.c", "!!.??"] {
             assert_eq!(verify_unsubscribe(k, junk, now), None, "{junk}");
         }
@@ -442,13 +448,19 @@ mod tests {
         assert_eq!(current_link_version(&[dead.clone()], "P1"), None);
         assert_eq!(next_link_version(&[dead.clone()], "P1"), 2);
         assert_eq!(next_link_version(&[], "P1"), 1);
-        assert_eq!(Grant::from_record(&dead), None, "a tombstone grants nothing");
+        assert_eq!(
+            Grant::from_record(&dead),
+            None,
+            "a tombstone grants nothing"
+        );
         let old = vec![
             partner_link_record("P1", 1, now),
             dead,
             partner_link_record("P1", 3, now),
         ];
-        let stale: Vec<_> = stale_live_links(&old, "P1", 3).map(|r| r.id.as_str()).collect();
+        let stale: Vec<_> = stale_live_links(&old, "P1", 3)
+            .map(|r| r.id.as_str())
+            .collect();
         assert_eq!(stale, ["link-1-P1"]);
     }
 

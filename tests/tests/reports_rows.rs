@@ -480,7 +480,7 @@ async fn check_exports(w: &World) {
                             .unwrap();
                         let got = (base
                             + chrono::Duration::milliseconds(
-                                (d.as_f64() * 86_400_000.0).round() as i64,
+                                (d.as_f64() * 86_400_000.0).round() as i64
                             ))
                         .and_utc();
                         assert_eq!(got, want, "{report}.{h}");

@@ -34,7 +34,10 @@ fn sheet_xml(bytes: &[u8]) -> String {
 
 /// An Excel serial date (days since 1899-12-30) as a UTC instant.
 fn from_serial(f: f64) -> DateTime<Utc> {
-    let base = NaiveDate::from_ymd_opt(1899, 12, 30).unwrap().and_hms_opt(0, 0, 0).unwrap();
+    let base = NaiveDate::from_ymd_opt(1899, 12, 30)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
     (base + Duration::milliseconds((f * 86_400_000.0).round() as i64)).and_utc()
 }
 
@@ -50,7 +53,11 @@ async fn unknown_and_foreign_partners_cost_the_same_and_exports_survive_long_nam
     let mut p = store.get_partner(&mine.partner_id).await.unwrap().unwrap();
     p.owner_email = Some(pam_email.into());
     store.put(partner_item(&p).unwrap()).await.unwrap();
-    let mut q = store.get_partner(&theirs.partner_id).await.unwrap().unwrap();
+    let mut q = store
+        .get_partner(&theirs.partner_id)
+        .await
+        .unwrap()
+        .unwrap();
     q.owner_email = Some("someone.else@vendor.test".into());
     store.put(partner_item(&q).unwrap()).await.unwrap();
     let pam = w
@@ -70,7 +77,11 @@ async fn unknown_and_foreign_partners_cost_the_same_and_exports_survive_long_nam
     }
     let (unknown, foreign) = (&answers[0], &answers[1]);
     assert_eq!(unknown.0, 404);
-    assert_eq!((unknown.0, &unknown.1), (foreign.0, &foreign.1), "same answer");
+    assert_eq!(
+        (unknown.0, &unknown.1),
+        (foreign.0, &foreign.1),
+        "same answer"
+    );
     for op in ["GetItem", "Query"] {
         assert_eq!(
             unknown.2.requests(op),
@@ -104,8 +115,12 @@ async fn unknown_and_foreign_partners_cost_the_same_and_exports_survive_long_nam
     let sheet = xlsx_sheet(&bytes, "leaderboard");
     let mut rows = sheet.rows();
     let head: Vec<String> = rows.next().unwrap().iter().map(|c| c.to_string()).collect();
-    let cols = <portal_core::reports::rows::LeaderboardRow as portal_core::reports::ReportRow>::COLUMNS;
-    assert_eq!(head, cols.iter().map(|c| column_title(c)).collect::<Vec<_>>());
+    let cols =
+        <portal_core::reports::rows::LeaderboardRow as portal_core::reports::ReportRow>::COLUMNS;
+    assert_eq!(
+        head,
+        cols.iter().map(|c| column_title(c)).collect::<Vec<_>>()
+    );
     assert!(head.contains(&"Partner ID".to_string()) && head.contains(&"NPCU".to_string()));
     let name_col = cols.iter().position(|c| *c == "name").unwrap();
     let cut = rows
@@ -117,10 +132,18 @@ async fn unknown_and_foreign_partners_cost_the_same_and_exports_survive_long_nam
     // A person's spreadsheet: filter buttons on the header, fitted widths.
     let xml = sheet_xml(&bytes);
     assert!(xml.contains("<autoFilter ref=\"A1:"), "no autofilter");
-    assert!(xml.contains("<cols>") && xml.contains("customWidth=\"1\""), "no widths");
-    let r = w.get("/api/reports/leaderboard?format=csv", Some(ADMIN)).await;
+    assert!(
+        xml.contains("<cols>") && xml.contains("customWidth=\"1\""),
+        "no widths"
+    );
+    let r = w
+        .get("/api/reports/leaderboard?format=csv", Some(ADMIN))
+        .await;
     assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains(&long), "CSV keeps the full text");
+    assert!(
+        r.text().await.unwrap().contains(&long),
+        "CSV keeps the full text"
+    );
 
     // Dates are date cells, with the same instant as the JSON.
     let json: Value = w
@@ -132,7 +155,10 @@ async fn unknown_and_foreign_partners_cost_the_same_and_exports_survive_long_nam
     let first = &json["data"][0];
     let want: DateTime<Utc> = first["completed_at"].as_str().unwrap().parse().unwrap();
     let r = w
-        .get("/api/reports/user-certifications?limit=5&format=xlsx", Some(ADMIN))
+        .get(
+            "/api/reports/user-certifications?limit=5&format=xlsx",
+            Some(ADMIN),
+        )
         .await;
     let sheet = xlsx_sheet(&r.bytes().await.unwrap(), "user-certifications");
     let mut rows = sheet.rows();
@@ -203,7 +229,11 @@ async fn admin_input_is_checked_and_tokens_stay_out_of_urls() {
         }
         assert_eq!(r.send().await.unwrap().status(), 415, "{ct:?}");
     }
-    assert_eq!(store.all_tokens().await.unwrap().len(), tokens_before, "data intact");
+    assert_eq!(
+        store.all_tokens().await.unwrap().len(),
+        tokens_before,
+        "data intact"
+    );
 
     // Duplicate parameters: 400 on admin routes too, naming the parameter.
     let r = w
@@ -217,7 +247,10 @@ async fn admin_input_is_checked_and_tokens_stay_out_of_urls() {
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["parameter"], "mode");
     let r = w
-        .get("/api/admin/tasks/lms-users/runs?limit=1&limit=2", Some(ADMIN))
+        .get(
+            "/api/admin/tasks/lms-users/runs?limit=1&limit=2",
+            Some(ADMIN),
+        )
         .await;
     assert_eq!(r.status(), 400);
 
@@ -244,13 +277,23 @@ async fn admin_input_is_checked_and_tokens_stay_out_of_urls() {
     assert_eq!(store.all_tokens().await.unwrap().len(), tokens_before + 1);
     let r = w
         .http
-        .delete(w.url(&format!("/api/admin/tokens/{}?token={ADMIN}", created["id"].as_str().unwrap())))
+        .delete(w.url(&format!(
+            "/api/admin/tokens/{}?token={ADMIN}",
+            created["id"].as_str().unwrap()
+        )))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    assert!(store.all_tokens().await.unwrap().iter().any(|t| t.id == created["id"]));
-    let r = w.get(&format!("/api/admin/tasks?token={ADMIN}"), None).await;
+    assert!(store
+        .all_tokens()
+        .await
+        .unwrap()
+        .iter()
+        .any(|t| t.id == created["id"]));
+    let r = w
+        .get(&format!("/api/admin/tasks?token={ADMIN}"), None)
+        .await;
     assert_eq!(r.status(), 401);
     let r = w
         .get(&format!("/api/reports/leaderboard?token={pam}"), None)
@@ -278,7 +321,10 @@ async fn admin_input_is_checked_and_tokens_stay_out_of_urls() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    assert!(r.headers().contains_key("strict-transport-security"), "errors too");
+    assert!(
+        r.headers().contains_key("strict-transport-security"),
+        "errors too"
+    );
     let r = w.get("/health", None).await;
     assert!(!r.headers().contains_key("strict-transport-security"));
 }

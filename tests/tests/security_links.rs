@@ -46,18 +46,18 @@ async fn a_link_revoked_while_a_push_runs_stays_dead() {
     let pid = tracked[0].partner_id.clone();
     // The partner starts without any link record, as a new partner does
     // (the full sync's push issued one: remove it by hand).
-    assert!(w.env.store.revoke_token(&format!("link-1-{pid}")).await.unwrap());
+    assert!(w
+        .env
+        .store
+        .revoke_token(&format!("link-1-{pid}"))
+        .await
+        .unwrap());
     assert!(w.live_links(&pid).await.is_empty());
 
     // Between the push's read of the tokens (it sees no link for `pid`)
     // and its first write, an admin issues the link and revokes it.
     let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let (http, base, target, log) = (
-        w.http.clone(),
-        w.server.url(),
-        pid.clone(),
-        seen.clone(),
-    );
+    let (http, base, target, log) = (w.http.clone(), w.server.url(), pid.clone(), seen.clone());
     let hook: LinkIssueHook = Arc::new(move |partner: String| {
         let (http, base, target, log) = (http.clone(), base.clone(), target.clone(), log.clone());
         async move {
@@ -77,7 +77,10 @@ async fn a_link_revoked_while_a_push_runs_stays_dead() {
             .unwrap();
             let r = send(
                 &http,
-                &format!("{base}/api/admin/tokens/{}", created["id"].as_str().unwrap()),
+                &format!(
+                    "{base}/api/admin/tokens/{}",
+                    created["id"].as_str().unwrap()
+                ),
                 Method::DELETE,
                 Some(ADMIN),
                 None,
@@ -117,7 +120,8 @@ async fn a_link_revoked_while_a_push_runs_stays_dead() {
     assert!(pushed.ends_with(&format!("/p/{v2}")), "{pushed}");
 
     // A later push keeps it so.
-    let again = portal_sync::run_to_completion(&w.env.deps, TaskName::CrmPush, Mode::Full, None).await;
+    let again =
+        portal_sync::run_to_completion(&w.env.deps, TaskName::CrmPush, Mode::Full, None).await;
     assert_eq!(again.status, RunStatus::Succeeded);
     assert_eq!(page_status(&w, v1).await, 404);
     assert_eq!(w.live_links(&pid).await.len(), 1);
@@ -139,7 +143,12 @@ async fn revoking_always_leaves_exactly_one_live_link() {
     let mut id = first["id"].as_str().unwrap().to_string();
     for want in [2, 3] {
         let r = w
-            .send(Method::DELETE, &format!("/api/admin/tokens/{id}"), Some(ADMIN), None)
+            .send(
+                Method::DELETE,
+                &format!("/api/admin/tokens/{id}"),
+                Some(ADMIN),
+                None,
+            )
             .await;
         assert_eq!(r.status(), 200);
         let v: Value = r.json().await.unwrap();
@@ -157,7 +166,12 @@ async fn revoking_always_leaves_exactly_one_live_link() {
     }
     // Revoking a dead link again changes nothing: the live one stays.
     let r = w
-        .send(Method::DELETE, &format!("/api/admin/tokens/link-1-{p}"), Some(ADMIN), None)
+        .send(
+            Method::DELETE,
+            &format!("/api/admin/tokens/link-1-{p}"),
+            Some(ADMIN),
+            None,
+        )
         .await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
@@ -185,18 +199,32 @@ async fn revoking_always_leaves_exactly_one_live_link() {
         .unwrap();
     assert_eq!(w.live_links(&q).await.len(), 2);
     let r = w
-        .send(Method::DELETE, &format!("/api/admin/tokens/link-2-{q}"), Some(ADMIN), None)
+        .send(
+            Method::DELETE,
+            &format!("/api/admin/tokens/link-2-{q}"),
+            Some(ADMIN),
+            None,
+        )
         .await;
     assert_eq!(r.status(), 200);
     let live = w.live_links(&q).await;
     assert_eq!(live.len(), 1, "{live:#?}");
     assert_eq!(live[0].id, format!("link-3-{q}"));
     let v1 = partner_link_token(LINK_KEY, &q, 1);
-    assert_eq!(page_status(&w, &v1).await, 404, "the older live link is closed too");
+    assert_eq!(
+        page_status(&w, &v1).await,
+        404,
+        "the older live link is closed too"
+    );
 
     // Unknown links are 404 and change nothing.
     let r = w
-        .send(Method::DELETE, &format!("/api/admin/tokens/link-9-{q}"), Some(ADMIN), None)
+        .send(
+            Method::DELETE,
+            &format!("/api/admin/tokens/link-9-{q}"),
+            Some(ADMIN),
+            None,
+        )
         .await;
     assert_eq!(r.status(), 404);
     assert_eq!(w.live_links(&q).await.len(), 1);

@@ -307,7 +307,9 @@ pub fn valid_email(e: &str) -> bool {
                 && !l.ends_with('-')
                 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
-        && labels.last().is_some_and(|t| t.len() >= 2 && t.chars().all(|c| c.is_ascii_alphabetic()));
+        && labels
+            .last()
+            .is_some_and(|t| t.len() >= 2 && t.chars().all(|c| c.is_ascii_alphabetic()));
     e.len() <= 254 && local_ok && domain_ok
 }
 
@@ -324,10 +326,7 @@ fn email_field(field: &str, v: &str) -> Result<String, ApiError> {
 
 /// A token's `expires_at`: in the future (a token born expired is a
 /// mistake, not a wish).
-fn token_expiry(
-    v: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, ApiError> {
+fn token_expiry(v: Option<&str>, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, ApiError> {
     let e = opt_instant("expires_at", v)?;
     if e.is_some_and(|e| e <= now) {
         return Err(ApiError::BadRequest(
@@ -383,7 +382,11 @@ async fn create_token(state: &AppState, req: &Request) -> ApiResult {
     let (grant, label, expires_at) = match body {
         NewToken::Admin { label, expires_at } => {
             text_field("label", &label, MAX_TEXT)?;
-            (Grant::Admin, label, token_expiry(expires_at.as_deref(), now)?)
+            (
+                Grant::Admin,
+                label,
+                token_expiry(expires_at.as_deref(), now)?,
+            )
         }
         NewToken::Pam {
             owner_email,

@@ -155,21 +155,23 @@ pub fn to_xlsx<T: ReportRow>(sheet: &str, rows: &[T]) -> Result<Vec<u8>, ExportE
                     ws.write_boolean(row, c, *b)?;
                     *w = (*w).max(5);
                 }
-                Some(Value::String(s)) => match as_date(s).and_then(|t| excel_datetime(t).map(|e| (t, e))) {
-                    Some((t, e)) if t.time() == chrono::NaiveTime::MIN => {
-                        ws.write_datetime_with_format(row, c, e, &day)?;
-                        *w = (*w).max(10);
+                Some(Value::String(s)) => {
+                    match as_date(s).and_then(|t| excel_datetime(t).map(|e| (t, e))) {
+                        Some((t, e)) if t.time() == chrono::NaiveTime::MIN => {
+                            ws.write_datetime_with_format(row, c, e, &day)?;
+                            *w = (*w).max(10);
+                        }
+                        Some((_, e)) => {
+                            ws.write_datetime_with_format(row, c, e, &instant)?;
+                            *w = (*w).max(16);
+                        }
+                        None => {
+                            let text = fit_cell(s);
+                            *w = (*w).max(text.chars().count().min(MAX_WIDTH));
+                            ws.write_string(row, c, text)?;
+                        }
                     }
-                    Some((_, e)) => {
-                        ws.write_datetime_with_format(row, c, e, &instant)?;
-                        *w = (*w).max(16);
-                    }
-                    None => {
-                        let text = fit_cell(s);
-                        *w = (*w).max(text.chars().count().min(MAX_WIDTH));
-                        ws.write_string(row, c, text)?;
-                    }
-                },
+                }
                 Some(other) => {
                     let text = other.to_string();
                     *w = (*w).max(text.chars().count().min(MAX_WIDTH));

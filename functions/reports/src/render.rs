@@ -177,7 +177,9 @@ pub fn unsubscribe_page(step: UnsubscribeStep, email: &str, token: &str) -> Stri
         ),
         UnsubscribeStep::Done => (
             "You are unsubscribed",
-            format!("{who} will no longer receive certification expiry reminders. Changed your mind?"),
+            format!(
+                "{who} will no longer receive certification expiry reminders. Changed your mind?"
+            ),
             format!("{token}/resubscribe"),
             "Subscribe again",
         ),

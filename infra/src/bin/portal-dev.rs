@@ -271,8 +271,8 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         let pid = p.partner_id.as_str();
         // The sync may have issued it already; a revoked one is never
         // brought back (see `portal_core::access`).
-        let from = current_link_version(&tokens, pid)
-            .unwrap_or_else(|| next_link_version(&tokens, pid));
+        let from =
+            current_link_version(&tokens, pid).unwrap_or_else(|| next_link_version(&tokens, pid));
         let link_of = |v: u32| {
             (
                 partner_link_token(&link_key, pid, v),

@@ -4,9 +4,9 @@
 //! and links the admin API issues are one family, as in production).
 #![allow(dead_code)]
 
-use portal_core::store::TokenRecord;
 use portal_core::config::Secret;
 use portal_core::model::PartnerSummary;
+use portal_core::store::TokenRecord;
 use portal_e2e::{TestEnv, TestEnvOptions};
 use portal_reports::local::{spawn, LocalServer};
 use portal_reports::AppState;
@@ -34,7 +34,10 @@ pub async fn world(accounts: usize) -> World {
     let state = AppState::new(&env.config, env.store.clone())
         .with_admin_token(ADMIN)
         .with_unsubscribe_key(Secret::new(UNSUB_KEY));
-    assert!(state.link_key.is_some(), "the harness configures a link key");
+    assert!(
+        state.link_key.is_some(),
+        "the harness configures a link key"
+    );
     let server = spawn(state, "127.0.0.1:0".parse().unwrap())
         .await
         .expect("server");
