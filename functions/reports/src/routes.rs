@@ -535,24 +535,24 @@ async fn partner_page(state: &AppState, link: &str) -> ApiResult {
 
 /// The verified token, or the page to answer instead (not configured,
 /// forged, expired).
-fn check_unsubscribe(state: &AppState, token: &str) -> Result<Unsubscribe, Response<Body>> {
+fn check_unsubscribe(state: &AppState, token: &str) -> Result<Unsubscribe, Box<Response<Body>>> {
     let Some(key) = &state.unsubscribe_key else {
-        return Err(http::html(
+        return Err(Box::new(http::html(
             StatusCode::SERVICE_UNAVAILABLE,
             render::notice(
                 "Unsubscribe unavailable",
                 "Unsubscribing is not configured. Please contact your partner manager.",
             ),
-        ));
+        )));
     };
     verify_unsubscribe(key.expose(), token, state.clock.now()).ok_or_else(|| {
-        http::html(
+        Box::new(http::html(
             StatusCode::NOT_FOUND,
             render::notice(
                 "This link is not valid",
                 "The unsubscribe link is incomplete, not valid or has expired. The latest reminder e-mail has a current one.",
             ),
-        )
+        ))
     })
 }
 
@@ -561,7 +561,7 @@ fn check_unsubscribe(state: &AppState, token: &str) -> Result<Unsubscribe, Respo
 async fn unsubscribe_confirm(state: &AppState, token: &str) -> ApiResult {
     let u = match check_unsubscribe(state, token) {
         Ok(u) => u,
-        Err(page) => return Ok(page),
+        Err(page) => return Ok(*page),
     };
     Ok(http::html(
         StatusCode::OK,
@@ -574,7 +574,7 @@ async fn unsubscribe_confirm(state: &AppState, token: &str) -> ApiResult {
 async fn unsubscribe(state: &AppState, token: &str) -> ApiResult {
     let u = match check_unsubscribe(state, token) {
         Ok(u) => u,
-        Err(page) => return Ok(page),
+        Err(page) => return Ok(*page),
     };
     state
         .store
@@ -595,7 +595,7 @@ async fn unsubscribe(state: &AppState, token: &str) -> ApiResult {
 async fn resubscribe(state: &AppState, token: &str) -> ApiResult {
     let u = match check_unsubscribe(state, token) {
         Ok(u) => u,
-        Err(page) => return Ok(page),
+        Err(page) => return Ok(*page),
     };
     state.store.remove_optout(&u.email).await?;
     tracing::info!("reminder opt-out withdrawn");
