@@ -9,25 +9,34 @@
 //! * **Partner links** are *derived*, not random:
 //!   `HMAC-SHA256(link key, partner_id, version)` ([`partner_link_token`]).
 //!   Deterministic so the sync can recompute the link it pushes to the CRM
-//!   without reading a secret back from the table; revoking is bumping the
-//!   version (the old link's MAC no longer matches anything stored).
-//!   Protocol shared by sync and reports:
-//!   1. the link for `(partner, v)` is stored like any token:
-//!      `Store::put_token(&link, &partner_link_record(partner, v, now))`
-//!      (a `Conflict` means it is stored already — derivation is
-//!      deterministic, so that is success);
-//!   2. `GET /p/{link}` finds it by hash (one GetItem) → partner id;
-//!   3. the current version of a partner is the highest stored one
-//!      ([`current_link_version`]); revoking a link deletes its record and
-//!      stores version + 1, which the next CRM push sends out.
-//! * **Unsubscribe links** carry the e-mail and a MAC over it
-//!   ([`unsubscribe_token`] / [`verify_unsubscribe`]), so the reminders
-//!   function needs no table write per mail and the link cannot be forged
-//!   for someone else's address.
+//!   without reading a secret back from the table. A link is valid exactly
+//!   while its stored record is live: revoking *marks* the record
+//!   (`revoked_at`, a tombstone) instead of deleting it, and every link is
+//!   created with a conditional put that fails on any existing record, so a
+//!   revoked link can never be stored again — by a push that read stale
+//!   data, a retry, or anything else. Protocol shared by sync and reports
+//!   (`Store::ensure_partner_link`, `Store::tombstone_token`):
+//!   1. the current version is the highest *live* one the caller knows of
+//!      ([`current_link_version`]); with none, issuing starts at
+//!      [`next_link_version`] and walks up: a conditional put of version v
+//!      either creates it, finds it live (someone else issued it: use it)
+//!      or finds a tombstone (try v + 1). Versions are only ever created
+//!      above a dead one, so a partner has at most one live link;
+//!   2. `GET /p/{link}` finds it by hash (one GetItem) → partner id, and a
+//!      tombstoned record reads as absent;
+//!   3. revoking tombstones the record, then issues from version + 1.
+//! * **Unsubscribe links** carry the e-mail and an expiry *encrypted and
+//!   authenticated* (ChaCha20-Poly1305 under a key derived from the
+//!   unsubscribe key: [`unsubscribe_token`] / [`verify_unsubscribe`]): the
+//!   reports function verifies them offline, the reminders function needs no
+//!   table write per mail, a link cannot be forged for someone else's
+//!   address, and the URL does not reveal the address to whoever sees it.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, Utc};
+use chacha20poly1305::aead::Aead;
+use chacha20poly1305::{ChaCha20Poly1305, KeyInit as _, Nonce};
+use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -44,7 +53,14 @@ pub const TOKEN_BYTES: usize = 32;
 /// Domain-separation labels: the same key may sign links and unsubscribe
 /// tokens without a MAC of one kind ever being valid as the other.
 const LINK_LABEL: &[u8] = b"portal/partner-link/v1";
-const UNSUB_LABEL: &[u8] = b"portal/unsubscribe/v1";
+const UNSUB_LABEL: &[u8] = b"portal/unsubscribe/v2/encryption-key";
+
+/// How long an unsubscribe link works: a year covers every reminder a
+/// person keeps in their mailbox, and a leaked old link stops working.
+pub const UNSUBSCRIBE_VALIDITY_DAYS: i64 = 365;
+
+/// Nonce bytes of an unsubscribe token (random per mail: 96 bits).
+const UNSUB_NONCE: usize = 12;
 
 /// Prefix of a partner link's public (non-secret) id.
 const LINK_ID_PREFIX: &str = "link-";
@@ -71,6 +87,7 @@ impl Grant {
             .map(str::trim)
             .filter(|s| !s.is_empty());
         match rec.kind {
+            _ if rec.is_revoked() => None,
             TokenKind::Admin => Some(Grant::Admin),
             TokenKind::Pam => scope.map(|s| Grant::Pam {
                 owner_email: s.to_lowercase(),
@@ -148,7 +165,7 @@ pub fn verify_token(presented: &str, stored_hash_hex: &str) -> bool {
 
 fn mac(secret: &[u8], label: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
-    let mut m = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
+    let mut m = <HmacSha256 as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
     m.update(label);
     for p in parts {
         // Length-prefix every part so ("ab","c") and ("a","bc") differ.
@@ -195,46 +212,115 @@ pub fn partner_link_record(partner_id: &str, version: u32, now: DateTime<Utc>) -
         label: Some(format!("partner link v{version}")),
         created_at: Some(now),
         expires_at: None,
+        revoked_at: None,
     }
 }
 
-/// Highest link version stored for `partner_id` among `records` (e.g.
-/// `Store::all_tokens()`), `None` when the partner has no link yet.
-pub fn current_link_version(records: &[TokenRecord], partner_id: &str) -> Option<u32> {
+fn link_versions<'a>(
+    records: &'a [TokenRecord],
+    partner_id: &'a str,
+) -> impl Iterator<Item = (u32, &'a TokenRecord)> + 'a {
     records
         .iter()
         .filter(|r| r.kind == TokenKind::Partner)
-        .filter_map(|r| parse_partner_link_id(&r.id))
-        .filter(|(p, _)| p == partner_id)
-        .map(|(_, v)| v)
+        .filter_map(|r| parse_partner_link_id(&r.id).map(|(p, v)| (p, v, r)))
+        .filter(move |(p, _, _)| p == partner_id)
+        .map(|(_, v, r)| (v, r))
+}
+
+/// Highest *live* (not revoked) link version of `partner_id` among
+/// `records` (e.g. `Store::all_tokens()`), `None` when it has no live link.
+pub fn current_link_version(records: &[TokenRecord], partner_id: &str) -> Option<u32> {
+    link_versions(records, partner_id)
+        .filter(|(_, r)| !r.is_revoked())
+        .map(|(v, _)| v)
         .max()
+}
+
+/// Where issuing a new link of `partner_id` starts: above every version
+/// the caller knows of, live or revoked (1 when it knows none — the
+/// conditional put then tells whether version 1 exists after all).
+pub fn next_link_version(records: &[TokenRecord], partner_id: &str) -> u32 {
+    link_versions(records, partner_id)
+        .map(|(v, _)| v.saturating_add(1))
+        .max()
+        .unwrap_or(1)
+}
+
+/// Live link records of `partner_id` other than version `keep` (left over
+/// from before links were tombstoned, or from a key rotation): revoking
+/// closes them too, so a partner ends with exactly one live link.
+pub fn stale_live_links<'a>(
+    records: &'a [TokenRecord],
+    partner_id: &'a str,
+    keep: u32,
+) -> impl Iterator<Item = &'a TokenRecord> + 'a {
+    link_versions(records, partner_id)
+        .filter(move |(v, r)| *v != keep && !r.is_revoked())
+        .map(|(_, r)| r)
 }
 
 fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// Unsubscribe token for `email`: `<base64url(email)>.<base64url(mac)>`.
-/// The e-mail is normalised (trimmed, lower-cased) first, so the opt-out
-/// matches however the address was capitalised.
-pub fn unsubscribe_token(secret: impl AsRef<[u8]>, email: &str) -> String {
-    let email = normalize_email(email);
-    let tag = mac(secret.as_ref(), UNSUB_LABEL, &[email.as_bytes()]);
-    format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(email.as_bytes()),
-        URL_SAFE_NO_PAD.encode(tag)
-    )
+fn unsubscribe_cipher(secret: &[u8]) -> ChaCha20Poly1305 {
+    // A derived key, so the configured secret is never used raw as a
+    // cipher key and the same secret could sign other things safely.
+    let key = mac(secret, UNSUB_LABEL, &[]);
+    ChaCha20Poly1305::new(&key.into())
 }
 
-/// The e-mail an unsubscribe token was issued for, if its MAC is valid
-/// (checked in constant time); `None` for anything malformed or forged.
-pub fn verify_unsubscribe(secret: impl AsRef<[u8]>, token: &str) -> Option<String> {
-    let (email_b64, tag_b64) = token.trim().split_once('.')?;
-    let email = String::from_utf8(URL_SAFE_NO_PAD.decode(email_b64).ok()?).ok()?;
-    let tag = URL_SAFE_NO_PAD.decode(tag_b64).ok()?;
-    let expected = mac(secret.as_ref(), UNSUB_LABEL, &[email.as_bytes()]);
-    (constant_time_eq(&tag, &expected) && email == normalize_email(&email)).then_some(email)
+/// A verified unsubscribe token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsubscribe {
+    /// Normalised (trimmed, lower-case) address.
+    pub email: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Unsubscribe token for `email`, valid for [`UNSUBSCRIBE_VALIDITY_DAYS`]
+/// from `now`: `base64url(nonce ‖ ChaCha20-Poly1305(expiry ‖ email))`. The
+/// e-mail is normalised (trimmed, lower-cased) first, so the opt-out
+/// matches however the address was capitalised; the random nonce makes
+/// every mail's link different.
+pub fn unsubscribe_token(secret: impl AsRef<[u8]>, email: &str, now: DateTime<Utc>) -> String {
+    let expires = now + Duration::days(UNSUBSCRIBE_VALIDITY_DAYS);
+    let mut plain = expires.timestamp().to_be_bytes().to_vec();
+    plain.extend_from_slice(normalize_email(email).as_bytes());
+    let mut nonce = [0u8; UNSUB_NONCE];
+    rand::rng().fill_bytes(&mut nonce);
+    let sealed = unsubscribe_cipher(secret.as_ref())
+        .encrypt(Nonce::from_slice(&nonce), plain.as_slice())
+        .expect("ChaCha20-Poly1305 encrypts any message this size");
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    URL_SAFE_NO_PAD.encode(out)
+}
+
+/// The address an unsubscribe token was issued for, if it authenticates
+/// under `secret` and has not expired at `now`; `None` for anything
+/// malformed, forged, tampered with or expired.
+pub fn verify_unsubscribe(
+    secret: impl AsRef<[u8]>,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Option<Unsubscribe> {
+    let raw = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
+    if raw.len() <= UNSUB_NONCE {
+        return None;
+    }
+    let (nonce, sealed) = raw.split_at(UNSUB_NONCE);
+    let plain = unsubscribe_cipher(secret.as_ref())
+        .decrypt(Nonce::from_slice(nonce), sealed)
+        .ok()?;
+    if plain.len() < 8 {
+        return None;
+    }
+    let (exp, email) = plain.split_at(8);
+    let expires_at = DateTime::from_timestamp(i64::from_be_bytes(exp.try_into().ok()?), 0)?;
+    let email = String::from_utf8(email.to_vec()).ok()?;
+    (expires_at > now && !email.is_empty()).then_some(Unsubscribe { email, expires_at })
 }
 
 #[cfg(test)]
@@ -313,23 +399,69 @@ mod tests {
     }
 
     #[test]
-    fn unsubscribe_round_trips_and_rejects_forgeries() {
+    fn unsubscribe_round_trips_hides_the_address_and_expires() {
         let k = "unsub-key";
-        let t = unsubscribe_token(k, " Ann@Example.COM ");
+        let now = Utc::now();
+        let t = unsubscribe_token(k, " Ann@Example.COM ", now);
+        let v = verify_unsubscribe(k, &t, now).unwrap();
+        assert_eq!(v.email, "ann@example.com");
         assert_eq!(
-            verify_unsubscribe(k, &t).as_deref(),
-            Some("ann@example.com")
+            v.expires_at.timestamp(),
+            (now + Duration::days(UNSUBSCRIBE_VALIDITY_DAYS)).timestamp()
         );
-        assert_eq!(verify_unsubscribe("other", &t), None);
-        // Same MAC, different address.
-        let (_, tag) = t.split_once('.').unwrap();
-        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode("bob@example.com"));
-        assert_eq!(verify_unsubscribe(k, &forged), None);
+        // Nothing of the address is in the token, not even base64 of it.
+        let raw = URL_SAFE_NO_PAD.decode(&t).unwrap();
+        assert!(!raw.windows(3).any(|w| w == b"ann"), "{t}");
+        assert!(!t.contains(&URL_SAFE_NO_PAD.encode("ann@example.com")[..8]));
+        // Each mail gets its own link.
+        assert_ne!(t, unsubscribe_token(k, "ann@example.com", now));
+        assert_eq!(verify_unsubscribe("other", &t, now), None);
+        let later = now + Duration::days(UNSUBSCRIBE_VALIDITY_DAYS) + Duration::seconds(1);
+        assert_eq!(verify_unsubscribe(k, &t, later), None, "expired");
+        // Any flipped bit fails authentication.
+        let mut bad = raw.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert_eq!(
+            verify_unsubscribe(k, &URL_SAFE_NO_PAD.encode(&bad), now),
+            None
+        );
+        bad = raw;
+        bad[20] ^= 1;
+        assert_eq!(
+            verify_unsubscribe(k, &URL_SAFE_NO_PAD.encode(&bad), now),
+            None
+        );
         for junk in ["", ".", "abc", "a.b.c", "!!.??"] {
-            assert_eq!(verify_unsubscribe(k, junk), None, "{junk}");
+            assert_eq!(verify_unsubscribe(k, junk, now), None, "{junk}");
         }
-        // A partner-link MAC is never a valid unsubscribe MAC.
-        assert_ne!(partner_link_token(k, "ann@example.com", 0), tag);
+    }
+
+    #[test]
+    fn tombstoned_links_are_not_current_and_issuing_starts_above_them() {
+        let now = Utc::now();
+        let mut dead = partner_link_record("P1", 1, now);
+        dead.revoked_at = Some(now);
+        let recs = vec![dead.clone(), partner_link_record("P1", 2, now)];
+        assert_eq!(current_link_version(&recs, "P1"), Some(2));
+        assert_eq!(next_link_version(&recs, "P1"), 3);
+        assert_eq!(current_link_version(&[dead.clone()], "P1"), None);
+        assert_eq!(next_link_version(&[dead.clone()], "P1"), 2);
+        assert_eq!(next_link_version(&[], "P1"), 1);
+        assert_eq!(
+            Grant::from_record(&dead),
+            None,
+            "a tombstone grants nothing"
+        );
+        let old = vec![
+            partner_link_record("P1", 1, now),
+            dead,
+            partner_link_record("P1", 3, now),
+        ];
+        let stale: Vec<_> = stale_live_links(&old, "P1", 3)
+            .map(|r| r.id.as_str())
+            .collect();
+        assert_eq!(stale, ["link-1-P1"]);
     }
 
     #[test]

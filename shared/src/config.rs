@@ -58,12 +58,13 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ("PORTAL_PUBLIC_BASE_URL", "", "Public base URL of the portal, for dashboard links in e-mails, reports and the CRM"),
     ("PORTAL_MAIL_FROM", "", "Sender address of reminder e-mails (a verified SES identity)"),
     ("PORTAL_MAIL_CONFIGURATION_SET", "", "SES configuration set for sent mail (optional)"),
+    ("PORTAL_PAM_TOKEN_DAYS", "180", "Days a PAM token works when it is created without an explicit expires_at"),
     ("PORTAL_MAIL_RATE", "1", "SES messages per second, the account's maximum send rate (0 = unthrottled)"),
     ("PORTAL_ADMIN_TOKEN", "", "Seed admin bearer token, stored only as a hash (optional, local/dev)"),
     ("PORTAL_ADMIN_TOKEN_SECRET_ARN", "", "Secrets Manager ARN holding the seed admin bearer token (optional)"),
     ("PORTAL_LINK_KEY", "", "HMAC key deriving partner dashboard link tokens (sync + reports), local/dev"),
     ("PORTAL_LINK_KEY_SECRET_ARN", "", "Secrets Manager ARN holding the dashboard link key"),
-    ("PORTAL_UNSUBSCRIBE_KEY", "", "HMAC key signing mail unsubscribe links (reminders + reports), local/dev"),
+    ("PORTAL_UNSUBSCRIBE_KEY", "", "Secret sealing mail unsubscribe links (encrypted address + expiry; reminders + reports), local/dev"),
     ("PORTAL_UNSUBSCRIBE_KEY_SECRET_ARN", "", "Secrets Manager ARN holding the unsubscribe link key"),
     ("SYNC_TRANSCRIPT_MAX_AGE_HOURS", "168", "An incremental enrollment sync re-fetches a partner user's transcript at the latest after this many hours"),
     ("SYNC_CONCURRENCY", "8", "Transcripts / memberships the sync fetches at once (>= 1; the rate limit still paces them)"),
@@ -179,6 +180,9 @@ pub struct Config {
     pub mail_from: Option<String>,
     /// SES configuration set (`PORTAL_MAIL_CONFIGURATION_SET`).
     pub mail_configuration_set: Option<String>,
+    /// Lifetime of a PAM token created without `expires_at`
+    /// (`PORTAL_PAM_TOKEN_DAYS`): a forgotten token stops working.
+    pub pam_token_days: u32,
     /// SES messages per second, finite and >= 0; 0 = unthrottled
     /// (`PORTAL_MAIL_RATE`).
     pub mail_rate: f64,
@@ -406,6 +410,14 @@ impl Config {
         if sync_concurrency == 0 {
             return Err(invalid("SYNC_CONCURRENCY", "0", "must be at least 1"));
         }
+        let pam_token_days = env.u32_or("PORTAL_PAM_TOKEN_DAYS", 180)?;
+        if pam_token_days == 0 {
+            return Err(invalid(
+                "PORTAL_PAM_TOKEN_DAYS",
+                "0",
+                "must be at least 1 (give expires_at to choose another lifetime)",
+            ));
+        }
         let mail_from = env.get("PORTAL_MAIL_FROM");
         if let Some(m) = &mail_from {
             if !m.contains('@') {
@@ -451,6 +463,7 @@ impl Config {
             public_base_url: env.url("PORTAL_PUBLIC_BASE_URL")?,
             mail_from,
             mail_configuration_set: env.get("PORTAL_MAIL_CONFIGURATION_SET"),
+            pam_token_days,
             mail_rate: env.rate_or("PORTAL_MAIL_RATE", 1.0)?,
             admin_token: env.secret_ref("PORTAL_ADMIN_TOKEN", "PORTAL_ADMIN_TOKEN_SECRET_ARN")?,
             link_key: env.secret_ref("PORTAL_LINK_KEY", "PORTAL_LINK_KEY_SECRET_ARN")?,

@@ -205,13 +205,21 @@ async fn admin_operations() {
         .await;
     assert_eq!(r.status(), 400);
 
-    // Unsubscribe: a valid link records the opt-out; a forged one does not.
-    let token = unsubscribe_token(UNSUB_KEY, "Someone@Example.com");
+    // Unsubscribe: opening a valid link only asks; POST records the
+    // opt-out; a forged one does nothing (the full flow is in
+    // security_unsubscribe.rs).
+    let now = w.env.now;
+    let token = unsubscribe_token(UNSUB_KEY, "Someone@Example.com", now);
     let r = w.get(&format!("/unsubscribe/{token}"), None).await;
     assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains("someone@example.com"));
+    assert!(r.text().await.unwrap().contains("s•••@example.com"));
+    assert!(!store.is_opted_out("someone@example.com").await.unwrap());
+    let r = w
+        .send(Method::POST, &format!("/unsubscribe/{token}"), None, None)
+        .await;
+    assert_eq!(r.status(), 200);
     assert!(store.is_opted_out("someone@example.com").await.unwrap());
-    let forged = unsubscribe_token("wrong-key", "other@example.com");
+    let forged = unsubscribe_token("wrong-key", "other@example.com", now);
     assert_eq!(
         w.send(Method::POST, &format!("/unsubscribe/{forged}"), None, None)
             .await

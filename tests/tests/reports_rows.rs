@@ -459,12 +459,33 @@ async fn check_exports(w: &World) {
         let range = wb.worksheet_range(report).unwrap();
         let mut it = range.rows();
         let head: Vec<String> = it.next().unwrap().iter().map(|c| c.to_string()).collect();
-        assert_eq!(head, header, "{report}: xlsx header");
+        // Readable titles for people, same columns in the same order.
+        let titles: Vec<String> = header
+            .iter()
+            .map(|h| portal_reports::export::column_title(h))
+            .collect();
+        assert_eq!(head, titles, "{report}: xlsx header");
         let x_rows: Vec<&[Data]> = it.collect();
         assert_eq!(x_rows.len(), rows.len(), "{report}");
         for (x, j) in x_rows.iter().zip(rows) {
-            for (h, d) in head.iter().zip(x.iter()) {
+            for (h, d) in header.iter().zip(x.iter()) {
                 let got = match d {
+                    // Dates are date cells: compare the instant.
+                    Data::DateTime(d) => {
+                        let want: chrono::DateTime<chrono::Utc> =
+                            cell(&j[h]).parse().expect("a date in the JSON");
+                        let base = chrono::NaiveDate::from_ymd_opt(1899, 12, 30)
+                            .unwrap()
+                            .and_hms_opt(0, 0, 0)
+                            .unwrap();
+                        let got = (base
+                            + chrono::Duration::milliseconds(
+                                (d.as_f64() * 86_400_000.0).round() as i64
+                            ))
+                        .and_utc();
+                        assert_eq!(got, want, "{report}.{h}");
+                        continue;
+                    }
                     Data::Empty => String::new(),
                     Data::Float(f) if f.fract() == 0.0 => format!("{}", *f as i64),
                     Data::Float(f) => f.to_string(),

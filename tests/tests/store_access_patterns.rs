@@ -584,6 +584,7 @@ async fn tokens_are_found_by_hash_and_revoked_by_id() {
         label: Some("dashboard link".into()),
         created_at: Some(now),
         expires_at: None,
+        revoked_at: None,
     };
     let hash = s.put_token(secret, &rec).await.unwrap();
     assert_eq!(hash, hash_token(secret));

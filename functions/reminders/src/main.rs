@@ -39,7 +39,9 @@ async fn unsubscribe_links(
 ) -> anyhow::Result<Option<Arc<dyn UnsubscribeLinks>>> {
     let key = secrets.resolve_opt(config.unsubscribe_key.as_ref()).await?;
     Ok(match (&config.public_base_url, key) {
-        (Some(base), Some(key)) => Some(Arc::new(HmacLinks::new(base, key.expose().as_bytes()))),
+        (Some(base), Some(key)) => Some(Arc::new(
+            HmacLinks::new(base, key.expose().as_bytes()).with_clock(config.clock),
+        )),
         _ => {
             tracing::warn!(
                 "PORTAL_PUBLIC_BASE_URL or PORTAL_UNSUBSCRIBE_KEY(_SECRET_ARN) unset: mail without unsubscribe links"

@@ -3,20 +3,21 @@
 //! Every route is admin-only; anyone else gets the same 404 as an unknown
 //! path.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
 use portal_core::access::{
-    current_link_version, generate_token, generate_token_id, parse_partner_link_id,
-    partner_link_record, partner_link_token, Grant,
+    current_link_version, generate_token, generate_token_id, next_link_version,
+    parse_partner_link_id, partner_link_id, partner_link_record, partner_link_token,
+    stale_live_links, Grant,
 };
 use portal_core::clock::parse_instant;
 use portal_core::model::{LmsGroup, ManualAward, OrgCertification};
 use portal_core::store::tasks::RunRecord;
-use portal_core::store::{entities, keys, StoreError, TokenRecord};
+use portal_core::store::{entities, keys, TokenRecord};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{authenticate, require_admin};
+use crate::auth::{authenticate, require_admin, TokenIn};
 use crate::http::{self, json_body, query_pairs, ApiError, ApiResult};
 use crate::recompute::recompute_partner;
 use crate::runner::{RunMode, RunnerError, TASKS};
@@ -31,7 +32,9 @@ pub async fn dispatch(
 ) -> (&'static str, ApiResult) {
     let label = label(method, rest);
     let pairs = query_pairs(req);
-    let grant = match authenticate(state, req, &pairs).await {
+    // Admin routes take the token from the header (or a web session), never
+    // from the URL.
+    let grant = match authenticate(state, req, &pairs, TokenIn::Header).await {
         Ok(g) => g,
         Err(e) => return (label, Err(e)),
     };
@@ -249,13 +252,88 @@ enum NewToken {
     },
 }
 
+/// Years an admin date may have: anything outside is a typo (`+99999`,
+/// `0201`) that would sort, expire or export wrongly for ever.
+const YEARS: std::ops::RangeInclusive<i32> = 1970..=2200;
+
+/// Longest free-text field (labels, notes, names): far above any real
+/// label, far below DynamoDB's 400 KB item limit.
+const MAX_TEXT: usize = 500;
+/// Longest id (partner, course, user, group).
+const MAX_ID: usize = 200;
+
 fn opt_instant(field: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    v.map(|s| {
-        parse_instant(s).ok_or_else(|| {
-            ApiError::BadRequest(format!("'{field}': not a date or RFC 3339 instant"))
+    v.map(|s| instant(field, s)).transpose()
+}
+
+fn text_field(field: &str, v: &Option<String>, max: usize) -> Result<(), ApiError> {
+    match v {
+        Some(s) if s.chars().count() > max => Err(ApiError::BadRequest(format!(
+            "'{field}': at most {max} characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn id_field(field: &str, v: &str) -> Result<(), ApiError> {
+    if v.trim().is_empty() {
+        return Err(ApiError::BadRequest(format!("'{field}' is required")));
+    }
+    text_field(field, &Some(v.to_string()), MAX_ID)
+}
+
+/// A plausible mailbox address: one `@`, a local part and a dotted domain
+/// of letters, digits and hyphens, no spaces, within RFC 5321's lengths.
+/// Not a full RFC 5322 parser: enough to catch `@`, `a@b` and pasted text.
+pub fn valid_email(e: &str) -> bool {
+    let Some((local, domain)) = e.split_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && domain.len() <= 253
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
-    })
-    .transpose()
+        && labels
+            .last()
+            .is_some_and(|t| t.len() >= 2 && t.chars().all(|c| c.is_ascii_alphabetic()));
+    e.len() <= 254 && local_ok && domain_ok
+}
+
+fn email_field(field: &str, v: &str) -> Result<String, ApiError> {
+    let e = v.trim().to_lowercase();
+    if valid_email(&e) {
+        Ok(e)
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "'{field}': expected an e-mail address like name@example.com"
+        )))
+    }
+}
+
+/// A token's `expires_at`: in the future (a token born expired is a
+/// mistake, not a wish).
+fn token_expiry(v: Option<&str>, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let e = opt_instant("expires_at", v)?;
+    if e.is_some_and(|e| e <= now) {
+        return Err(ApiError::BadRequest(
+            "'expires_at': must be in the future".into(),
+        ));
+    }
+    Ok(e)
 }
 
 fn link_key(state: &AppState) -> Result<&str, ApiError> {
@@ -264,21 +342,36 @@ fn link_key(state: &AppState) -> Result<&str, ApiError> {
     })
 }
 
-/// Stores the link of `partner_id` at `version`; an existing record with
-/// the same (deterministic) token is success.
-async fn store_link(state: &AppState, partner_id: &str, version: u32) -> Result<String, ApiError> {
-    let token = partner_link_token(link_key(state)?, partner_id, version);
-    match state
-        .store
-        .put_token(
-            &token,
-            &partner_link_record(partner_id, version, state.clock.now()),
+/// The live link of `partner_id` at version `from` or above, issued by
+/// conditional writes when needed (`Store::ensure_partner_link`).
+async fn live_link(
+    state: &AppState,
+    partner_id: &str,
+    from: u32,
+) -> Result<(u32, String), ApiError> {
+    let key = link_key(state)?;
+    let now = state.clock.now();
+    let link_of = |v: u32| {
+        (
+            partner_link_token(key, partner_id, v),
+            partner_link_record(partner_id, v, now),
         )
-        .await
-    {
-        Ok(_) | Err(StoreError::Conflict { .. }) => Ok(token),
-        Err(e) => Err(e.into()),
-    }
+    };
+    Ok(state
+        .store
+        .ensure_partner_link(partner_id, from, &link_of)
+        .await?)
+}
+
+fn link_json(base: &str, partner_id: &str, version: u32, token: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": partner_link_id(partner_id, version),
+        "kind": "partner_link",
+        "scope": partner_id,
+        "version": version,
+        "token": token,
+        "url": format!("{base}/p/{token}"),
+    })
 }
 
 /// `POST /api/admin/tokens`: the plaintext token is in this answer only.
@@ -287,49 +380,46 @@ async fn create_token(state: &AppState, req: &Request) -> ApiResult {
     let now = state.clock.now();
     let base = http::base_url(state.public_base_url.as_deref(), req);
     let (grant, label, expires_at) = match body {
-        NewToken::Admin { label, expires_at } => (
-            Grant::Admin,
-            label,
-            opt_instant("expires_at", expires_at.as_deref())?,
-        ),
+        NewToken::Admin { label, expires_at } => {
+            text_field("label", &label, MAX_TEXT)?;
+            (
+                Grant::Admin,
+                label,
+                token_expiry(expires_at.as_deref(), now)?,
+            )
+        }
         NewToken::Pam {
             owner_email,
             label,
             expires_at,
         } => {
-            let e = owner_email.trim().to_lowercase();
-            if !e.contains('@') {
-                return Err(ApiError::BadRequest(
-                    "'owner_email': expected an e-mail address".into(),
-                ));
-            }
-            (
-                Grant::Pam { owner_email: e },
-                label,
-                opt_instant("expires_at", expires_at.as_deref())?,
-            )
+            text_field("label", &label, MAX_TEXT)?;
+            let e = email_field("owner_email", &owner_email)?;
+            // A PAM token always expires: without a date, after the
+            // configured default, so a forgotten token does not work for
+            // ever.
+            let expires = token_expiry(expires_at.as_deref(), now)?
+                .unwrap_or(now + Duration::days(i64::from(state.pam_token_days)));
+            (Grant::Pam { owner_email: e }, label, Some(expires))
         }
         NewToken::PartnerLink { partner_id } => {
+            id_field("partner_id", &partner_id)?;
+            link_key(state)?;
             if state.store.get_partner(&partner_id).await?.is_none() {
                 return Err(ApiError::BadRequest(format!(
                     "'partner_id': unknown partner '{partner_id}'"
                 )));
             }
-            let tokens = state.store.all_tokens().await?;
             // Re-issuing returns the current link (derivation is
-            // deterministic); the first one is version 1.
-            let version = current_link_version(&tokens, &partner_id).unwrap_or(1);
-            let token = store_link(state, &partner_id, version).await?;
+            // deterministic); a partner without a live one gets the next
+            // version above every revoked one.
+            let tokens = state.store.all_tokens().await?;
+            let from = current_link_version(&tokens, &partner_id)
+                .unwrap_or_else(|| next_link_version(&tokens, &partner_id));
+            let (version, token) = live_link(state, &partner_id, from).await?;
             return Ok(http::json(
                 StatusCode::CREATED,
-                &serde_json::json!({
-                    "id": portal_core::access::partner_link_id(&partner_id, version),
-                    "kind": "partner_link",
-                    "scope": partner_id,
-                    "version": version,
-                    "token": token,
-                    "url": format!("{base}/p/{token}"),
-                }),
+                &link_json(&base, &partner_id, version, &token),
             ));
         }
     };
@@ -342,6 +432,7 @@ async fn create_token(state: &AppState, req: &Request) -> ApiResult {
         label,
         created_at: Some(now),
         expires_at,
+        revoked_at: None,
     };
     state.store.put_token(&token, &rec).await?;
     tracing::info!(id = %rec.id, kind = ?kind, "token created");
@@ -351,33 +442,38 @@ async fn create_token(state: &AppState, req: &Request) -> ApiResult {
     ))
 }
 
-/// `DELETE /api/admin/tokens/{id}`. Revoking a partner link bumps its
-/// version: the old link stops working and a new one is stored, which the
-/// next CRM push publishes.
+/// `DELETE /api/admin/tokens/{id}`. Revoking a partner link tombstones its
+/// record (it can never be stored again), issues the next version — or
+/// returns the live one a concurrent push or revoke already issued — and
+/// closes any other live link of the partner left from older data, so the
+/// partner ends with exactly one live link, which the next CRM push
+/// publishes.
 async fn revoke_token(state: &AppState, req: &Request, id: &str) -> ApiResult {
     if let Some((partner_id, version)) = parse_partner_link_id(id) {
-        link_key(state)?;
-        if !state.store.revoke_token(id).await? {
+        let key = link_key(state)?;
+        let now = state.clock.now();
+        // By hash (strongly consistent) for the current key, and by id for
+        // records stored under an earlier key.
+        let direct = state
+            .store
+            .tombstone_token(&partner_link_token(key, &partner_id, version), now)
+            .await?;
+        let by_id = state.store.tombstone_token_id(id, now).await?;
+        if !direct && by_id == 0 {
             return Err(ApiError::NotFound);
         }
+        let (next, token) = live_link(state, &partner_id, version.saturating_add(1)).await?;
         let tokens = state.store.all_tokens().await?;
-        let next = current_link_version(&tokens, &partner_id)
-            .unwrap_or(version)
-            .max(version)
-            + 1;
-        let token = store_link(state, &partner_id, next).await?;
+        for stale in stale_live_links(&tokens, &partner_id, next) {
+            state.store.tombstone_token_id(&stale.id, now).await?;
+        }
         let base = http::base_url(state.public_base_url.as_deref(), req);
-        tracing::info!(%id, "partner link revoked");
+        tracing::info!(%id, replacement = next, "partner link revoked");
         return Ok(http::json(
             StatusCode::OK,
             &serde_json::json!({
                 "revoked": id,
-                "replacement": {
-                    "id": portal_core::access::partner_link_id(&partner_id, next),
-                    "version": next,
-                    "token": token,
-                    "url": format!("{base}/p/{token}"),
-                }
+                "replacement": link_json(&base, &partner_id, next, &token),
             }),
         ));
     }
@@ -417,8 +513,18 @@ enum NewAward {
 }
 
 fn instant(field: &str, v: &str) -> Result<DateTime<Utc>, ApiError> {
-    parse_instant(v)
-        .ok_or_else(|| ApiError::BadRequest(format!("'{field}': not a date or RFC 3339 instant")))
+    let t = parse_instant(v).ok_or_else(|| {
+        ApiError::BadRequest(format!("'{field}': not a date or RFC 3339 instant"))
+    })?;
+    if !YEARS.contains(&t.year()) {
+        return Err(ApiError::BadRequest(format!(
+            "'{field}': year {} is outside {}..={}",
+            t.year(),
+            YEARS.start(),
+            YEARS.end()
+        )));
+    }
+    Ok(t)
 }
 
 fn new_id(prefix: &str) -> String {
@@ -432,6 +538,29 @@ async fn award(state: &AppState, req: &Request) -> ApiResult {
     let partner_id = match &body {
         NewAward::Award { partner_id, .. } | NewAward::Org { partner_id, .. } => partner_id.clone(),
     };
+    id_field("partner_id", &partner_id)?;
+    match &body {
+        NewAward::Award {
+            user_id,
+            email,
+            course_id,
+            recorded_by,
+            note,
+            ..
+        } => {
+            id_field("course_id", course_id)?;
+            text_field("user_id", user_id, MAX_ID)?;
+            text_field("recorded_by", recorded_by, MAX_TEXT)?;
+            text_field("note", note, MAX_TEXT)?;
+            if let Some(e) = email {
+                email_field("email", e)?;
+            }
+        }
+        NewAward::Org { name, category, .. } => {
+            text_field("name", &Some(name.clone()), MAX_TEXT)?;
+            text_field("category", category, MAX_TEXT)?;
+        }
+    }
     if state.store.get_partner(&partner_id).await?.is_none() {
         return Err(ApiError::BadRequest(format!(
             "'partner_id': unknown partner '{partner_id}'"
@@ -531,6 +660,7 @@ struct Pin {
 /// matching (the sync keeps `group_pinned` partners as they are).
 async fn pin_group(state: &AppState, req: &Request, id: &str) -> ApiResult {
     let body: Pin = json_body(req)?;
+    id_field("group_id", &body.group_id)?;
     let Some(mut partner) = state.store.get_partner(id).await? else {
         return Err(ApiError::NotFound);
     };

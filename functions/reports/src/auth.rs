@@ -1,19 +1,47 @@
-//! Who is calling: a bearer token (header) or `?token=` (so a PAM can
-//! click a report URL) resolved to a [`Grant`]. The configured admin token
-//! is compared by hash in constant time; every other token is looked up by
-//! its hash (one GetItem) — the table never holds a usable secret.
+//! Who is calling, resolved to a [`Grant`] in one place ([`authenticate`]).
+//! Credentials, in order:
+//! 1. `Authorization: Bearer <token>`, on every route;
+//! 2. a [`SessionAuth`] plugged into [`AppState::sessions`] (the web
+//!    portal's sign-in cookie), on every route it accepts;
+//! 3. `?token=`, only where [`TokenIn::HeaderOrQuery`] allows it — `GET`
+//!    of report pages/exports and dashboards, so a PAM can click a URL. A
+//!    write never takes a token from the URL, where it would end up in
+//!    browser history, proxy logs and Referer headers.
+//!
+//! The configured admin token is compared by hash in constant time; every
+//! other token is looked up by its hash (one GetItem) — the table never
+//! holds a usable secret.
 
-use lambda_http::http::header;
+use futures::future::BoxFuture;
+use lambda_http::http::{header, Method};
 use portal_core::access::{verify_token, Grant};
 
 use crate::http::ApiError;
 use crate::AppState;
 
-/// The presented token, if any: the `Authorization: Bearer` header wins
-/// over `?token=`.
-pub fn presented_token(req: &lambda_http::Request, query: &[(String, String)]) -> Option<String> {
-    let from_header = req
-        .headers()
+/// Where a route accepts a bearer token from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenIn {
+    /// The `Authorization` header only (admin routes, every write).
+    Header,
+    /// The header, or `?token=` on a `GET`/`HEAD` (report pages, exports,
+    /// dashboards); any other method still needs the header.
+    HeaderOrQuery,
+}
+
+/// Another way to sign a request in (the web session): `Ok(None)` when the
+/// request carries none of its credentials, so the next source is tried.
+/// Implementations check their own CSRF protection for writes.
+pub trait SessionAuth: Send + Sync {
+    fn grant<'a>(
+        &'a self,
+        state: &'a AppState,
+        req: &'a lambda_http::Request,
+    ) -> BoxFuture<'a, Result<Option<Grant>, ApiError>>;
+}
+
+fn bearer(req: &lambda_http::Request) -> Option<String> {
+    req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| {
@@ -21,24 +49,57 @@ pub fn presented_token(req: &lambda_http::Request, query: &[(String, String)]) -
             scheme
                 .eq_ignore_ascii_case("bearer")
                 .then(|| rest.trim().to_string())
-        });
-    from_header
-        .or_else(|| {
-            query
-                .iter()
-                .find(|(k, _)| k == "token")
-                .map(|(_, v)| v.trim().to_string())
         })
         .filter(|t| !t.is_empty())
 }
 
-/// The caller's grant: no token → 401; unknown, expired or revoked → 401.
+/// The presented token, if any: the `Authorization: Bearer` header wins
+/// over `?token=`, which counts only where `from` allows it.
+pub fn presented_token(
+    req: &lambda_http::Request,
+    query: &[(String, String)],
+    from: TokenIn,
+) -> Option<String> {
+    let query_ok =
+        from == TokenIn::HeaderOrQuery && matches!(*req.method(), Method::GET | Method::HEAD);
+    bearer(req).or_else(|| {
+        query_ok
+            .then(|| {
+                query
+                    .iter()
+                    .find(|(k, _)| k == "token")
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .flatten()
+            .filter(|t| !t.is_empty())
+    })
+}
+
+/// The caller's grant: no credentials → 401; unknown, expired or revoked
+/// token → 401.
 pub async fn authenticate(
     state: &AppState,
     req: &lambda_http::Request,
     query: &[(String, String)],
+    from: TokenIn,
 ) -> Result<Grant, ApiError> {
-    let token = presented_token(req, query).ok_or(ApiError::Unauthorized)?;
+    if let Some(t) = bearer(req) {
+        return resolve(state, &t).await?.ok_or(ApiError::InvalidToken);
+    }
+    if let Some(s) = &state.sessions {
+        if let Some(g) = s.grant(state, req).await? {
+            return Ok(g);
+        }
+    }
+    if from == TokenIn::Header
+        && query.iter().any(|(k, _)| k == "token")
+        && !matches!(*req.method(), Method::GET | Method::HEAD)
+    {
+        return Err(ApiError::BadRequest(
+            "a token in the URL is not accepted here: send it in the Authorization header".into(),
+        ));
+    }
+    let token = presented_token(req, query, from).ok_or(ApiError::Unauthorized)?;
     resolve(state, &token).await?.ok_or(ApiError::InvalidToken)
 }
 

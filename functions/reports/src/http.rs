@@ -26,6 +26,8 @@ pub enum ApiError {
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
@@ -46,6 +48,7 @@ impl ApiError {
             ApiError::Unauthorized | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -86,6 +89,47 @@ pub fn secure(mut r: Response<Body>) -> Response<Body> {
         HeaderValue::from_static("nosniff"),
     );
     r
+}
+
+/// HSTS on every answer to a request that came over HTTPS (API Gateway
+/// serves only HTTPS and says so in `X-Forwarded-Proto`): browsers then
+/// never try the portal over plain HTTP, where a token could be read. Not
+/// on plain-HTTP answers (local runs), where the header means nothing.
+pub fn hsts(mut r: Response<Body>, req: &lambda_http::Request) -> Response<Body> {
+    if is_https(req) {
+        r.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    r
+}
+
+/// Whether the client reached us over HTTPS: the first proxy's
+/// `X-Forwarded-Proto`, else the request URI's scheme.
+pub fn is_https(req: &lambda_http::Request) -> bool {
+    match req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+    {
+        Some(p) => p
+            .split(',')
+            .next()
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https")),
+        None => req.uri().scheme_str() == Some("https"),
+    }
+}
+
+/// 400 for a query parameter given more than once: which value counts
+/// would be a guess (`mode=full&mode=incremental`).
+pub fn reject_duplicates(pairs: &[(String, String)]) -> Result<(), ApiError> {
+    for (i, (k, _)) in pairs.iter().enumerate() {
+        if pairs[..i].iter().any(|(e, _)| e == k) {
+            return Err(ParamError::new(k, "given more than once").into());
+        }
+    }
+    Ok(())
 }
 
 fn build(status: StatusCode, content_type: &str, body: Body) -> Response<Body> {
@@ -153,10 +197,23 @@ pub fn query_pairs(req: &lambda_http::Request) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// The request body as JSON of type `T`, or a 400 saying what is wrong.
+/// The request body as JSON of type `T`: 415 unless the body is declared
+/// `Content-Type: application/json` (a form post from another site cannot
+/// declare it without a CORS preflight), 400 saying what is wrong with it.
 pub fn json_body<T: serde::de::DeserializeOwned>(
     req: &lambda_http::Request,
 ) -> Result<T, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if declared.as_deref() != Some("application/json") {
+        return Err(ApiError::UnsupportedMediaType(
+            "the body must be JSON, sent with 'Content-Type: application/json'".into(),
+        ));
+    }
     let bytes: &[u8] = req.body().as_ref();
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))

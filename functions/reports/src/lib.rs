@@ -57,6 +57,12 @@ pub struct AppState {
     /// Key signing unsubscribe links (`PORTAL_UNSUBSCRIBE_KEY`).
     pub unsubscribe_key: Option<Secret>,
     pub runner: Arc<dyn TaskRunner>,
+    /// Lifetime of a PAM token created without `expires_at`
+    /// (`PORTAL_PAM_TOKEN_DAYS`).
+    pub pam_token_days: u32,
+    /// Sign-in other than a bearer token (the web session), tried by
+    /// [`auth::authenticate`] after the `Authorization` header.
+    pub sessions: Option<Arc<dyn auth::SessionAuth>>,
 }
 
 impl AppState {
@@ -81,6 +87,8 @@ impl AppState {
             link_key: value(&config.link_key),
             unsubscribe_key: value(&config.unsubscribe_key),
             runner: Arc::new(NoRunner),
+            pam_token_days: config.pam_token_days,
+            sessions: None,
         }
     }
 
@@ -98,6 +106,10 @@ impl AppState {
     }
     pub fn with_runner(mut self, runner: Arc<dyn TaskRunner>) -> Self {
         self.runner = runner;
+        self
+    }
+    pub fn with_sessions(mut self, sessions: Arc<dyn auth::SessionAuth>) -> Self {
+        self.sessions = Some(sessions);
         self
     }
 }

@@ -32,6 +32,8 @@ th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertic
 tr.expiring{background:#fff4e0}
 tr.expired td{color:var(--muted)}
 .status{font-weight:600;text-transform:capitalize}
+button{font:inherit;padding:8px 18px;border-radius:8px;border:1px solid #174ea6;background:#1a73e8;color:#fff;cursor:pointer}
+button:focus-visible{outline:3px solid #202124;outline-offset:2px}
 @media (max-width:640px){
  thead{display:none}
  table,tbody,tr,td{display:block;width:100%}
@@ -101,6 +103,16 @@ const NOTICE: &str = r#"<!doctype html>
 <body><main><section class="card"><h1>{{ title }}</h1><p>{{ message }}</p></section></main></body></html>
 "#;
 
+const UNSUBSCRIBE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="robots" content="noindex,nofollow">
+<title>{{ title }}</title><style>{{ style|safe }}</style></head>
+<body><main><section class="card"><h1>{{ title }}</h1><p id="message">{{ message }}</p>
+<form method="post" action="{{ action }}"><button type="submit" id="action">{{ button }}</button></form>
+</section></main></body></html>
+"#;
+
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     // Names ending in .html get HTML auto-escaping (minijinja's default
@@ -109,6 +121,8 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         .expect("dashboard template parses");
     env.add_template("notice.html", NOTICE)
         .expect("notice template parses");
+    env.add_template("unsubscribe.html", UNSUBSCRIBE)
+        .expect("unsubscribe template parses");
     env
 });
 
@@ -121,6 +135,65 @@ pub fn dashboard(d: &DashboardView) -> Result<String, minijinja::Error> {
 pub fn notice(title: &str, message: &str) -> String {
     ENV.get_template("notice.html")
         .and_then(|t| t.render(context! { title => title, message => message, style => STYLE }))
+        .unwrap_or_else(|_| {
+            "<!doctype html><title>Error</title><p>Something went wrong.</p>".into()
+        })
+}
+
+/// Where a person is in the unsubscribe flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnsubscribeStep {
+    /// Opened the link (`GET`): asked, nothing changed yet.
+    Confirm,
+    /// Unsubscribed (`POST`): offered the way back.
+    Done,
+    /// Subscribed again.
+    Resubscribed,
+}
+
+/// `a•••@example.com`: enough for a person to recognise their address,
+/// not a copy of it for whoever sees the screen.
+fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}•••@{domain}")
+        }
+        None => "your address".into(),
+    }
+}
+
+/// The page of one unsubscribe step, with the one button that moves on.
+/// Form actions are relative (the token is URL-safe base64), so they work
+/// under any base path (an API Gateway stage).
+pub fn unsubscribe_page(step: UnsubscribeStep, email: &str, token: &str) -> String {
+    let who = mask_email(email);
+    let (title, message, action, button) = match step {
+        UnsubscribeStep::Confirm => (
+            "Stop certification reminders?",
+            format!("Press the button to stop certification expiry reminders to {who}."),
+            String::new(),
+            "Unsubscribe",
+        ),
+        UnsubscribeStep::Done => (
+            "You are unsubscribed",
+            format!(
+                "{who} will no longer receive certification expiry reminders. Changed your mind?"
+            ),
+            format!("{token}/resubscribe"),
+            "Subscribe again",
+        ),
+        UnsubscribeStep::Resubscribed => (
+            "You are subscribed again",
+            format!("{who} will receive certification expiry reminders again."),
+            format!("../{token}"),
+            "Unsubscribe",
+        ),
+    };
+    ENV.get_template("unsubscribe.html")
+        .and_then(|t| {
+            t.render(context! { title => title, message => message, action => action, button => button, style => STYLE })
+        })
         .unwrap_or_else(|_| {
             "<!doctype html><title>Error</title><p>Something went wrong.</p>".into()
         })
@@ -163,6 +236,9 @@ mod tests {
         assert!(!html.contains("<img src=x"));
         assert!(html.contains(r#"aria-valuenow="30""#));
         assert!(html.contains("Not met"));
+        let u = unsubscribe_page(UnsubscribeStep::Done, "ann@example.com", "TOK_en-1");
+        assert!(u.contains(r#"action="TOK_en-1&#x2f;resubscribe""#), "{u}");
+        assert!(u.contains("a•••@example.com") && !u.contains("ann@"), "{u}");
         let n = notice("<b>", "<i>");
         assert!(n.contains("&lt;b&gt;") && !n.contains("<i>"));
     }

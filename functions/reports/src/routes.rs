@@ -9,6 +9,7 @@ use std::time::Instant;
 use futures::{StreamExt, TryStreamExt};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
+use portal_core::access::Unsubscribe;
 use portal_core::access::{current_link_version, partner_link_token, verify_unsubscribe, Grant};
 use portal_core::model::PartnerSummary;
 use portal_core::reports::params::{self, ReportSpec};
@@ -17,7 +18,7 @@ use portal_core::reports::table::{paginate, sort_rows};
 use portal_core::reports::{dashboard, Format, ReportQuery, ReportRow};
 use portal_core::store::access::OptOut;
 
-use crate::auth::{authenticate, require_admin, require_staff};
+use crate::auth::{authenticate, require_admin, require_staff, TokenIn};
 use crate::http::{self, query_pairs, secure, ApiError, ApiResult};
 use crate::{admin, export, render, AppState};
 
@@ -31,7 +32,7 @@ pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, la
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let (label, result) = dispatch(state, &req, &method, &path).await;
-    let resp = secure(result.unwrap_or_else(ApiError::into_response));
+    let resp = http::hsts(secure(result.unwrap_or_else(ApiError::into_response)), &req);
     // The route *pattern* is logged, never the path or query: both can hold
     // a token (`/p/{link}`, `?token=`).
     tracing::info!(
@@ -59,6 +60,10 @@ async fn dispatch(
 ) -> (&'static str, ApiResult) {
     let segs = segments(path);
     let get = method == Method::GET || method == Method::HEAD;
+    // Every route, admin ones included: a repeated parameter is a 400.
+    if let Err(e) = http::reject_duplicates(&query_pairs(req)) {
+        return ("(parameters)", Err(e));
+    }
     match segs.as_slice() {
         ["health"] => (
             "/health",
@@ -68,9 +73,18 @@ async fn dispatch(
             )),
         ),
         ["p", link] if get => ("/p/{link}", partner_page(state, link).await),
-        ["unsubscribe", token] if get || method == Method::POST => {
+        ["unsubscribe", token] if get => (
+            "/unsubscribe/{token}",
+            unsubscribe_confirm(state, token).await,
+        ),
+        ["unsubscribe", token] if method == Method::POST => {
             ("/unsubscribe/{token}", unsubscribe(state, token).await)
         }
+        ["unsubscribe", token, "resubscribe"] if method == Method::POST => (
+            "/unsubscribe/{token}/resubscribe",
+            resubscribe(state, token).await,
+        ),
+        ["unsubscribe", ..] => ("(method)", Err(ApiError::MethodNotAllowed)),
         ["api", "reports", name] if get => {
             let label = report_label(name);
             (label, report(state, req, name).await)
@@ -186,7 +200,7 @@ async fn report(state: &AppState, req: &Request, name: &str) -> ApiResult {
         return Err(ApiError::NotFound);
     }
     let pairs = query_pairs(req);
-    let grant = authenticate(state, req, &pairs).await?;
+    let grant = authenticate(state, req, &pairs, TokenIn::HeaderOrQuery).await?;
     require_staff(&grant)?;
     if name == "orphans" {
         require_admin(&grant)?;
@@ -431,18 +445,32 @@ async fn orphan_rows(state: &AppState) -> Result<Vec<rows::OrphanRow>, ApiError>
 }
 
 /// Dashboard of `partner_id` if the grant may see it; unknown and
-/// out-of-scope look the same (404).
+/// out-of-scope look the same (404) *and cost the same*: a PAM's scope is
+/// checked on the profile (one GetItem) before the partition is read, so
+/// an unknown id and another owner's partner are one GetItem each and
+/// response time tells nothing.
 async fn load_dashboard(
     state: &AppState,
     grant: &Grant,
     partner_id: &str,
 ) -> Result<dashboard::DashboardView, ApiError> {
-    // A partner link is checked before any read: it can only ever see its
-    // own partner.
-    if let Grant::PartnerLink { partner_id: own } = grant {
-        if own != partner_id {
-            return Err(ApiError::NotFound);
+    match grant {
+        // A partner link is checked before any read: it can only ever see
+        // its own partner.
+        Grant::PartnerLink { partner_id: own } if own != partner_id => {
+            return Err(ApiError::NotFound)
         }
+        Grant::Pam { .. } => {
+            let owner = state
+                .store
+                .get_partner(partner_id)
+                .await?
+                .and_then(|p| p.owner_email);
+            if !grant.can_see_partner(partner_id, owner.as_deref()) {
+                return Err(ApiError::NotFound);
+            }
+        }
+        _ => {}
     }
     let d = state.store.partner_dashboard(partner_id).await?;
     let owner = d
@@ -467,7 +495,7 @@ async fn load_dashboard(
 
 async fn partner_json(state: &AppState, req: &Request, id: &str) -> ApiResult {
     let pairs = query_pairs(req);
-    let grant = authenticate(state, req, &pairs).await?;
+    let grant = authenticate(state, req, &pairs, TokenIn::HeaderOrQuery).await?;
     if let Some((k, _)) = pairs.iter().find(|(k, _)| k != "token") {
         return Err(params::ParamError::new(k, "unknown or not supported by this route").into());
     }
@@ -505,40 +533,74 @@ async fn partner_page(state: &AppState, link: &str) -> ApiResult {
     }
 }
 
-/// `GET|POST /unsubscribe/{token}`: records the opt-out (idempotent) and
-/// confirms. POST is RFC 8058 one-click from the mail client.
-async fn unsubscribe(state: &AppState, token: &str) -> ApiResult {
+/// The verified token, or the page to answer instead (not configured,
+/// forged, expired).
+fn check_unsubscribe(state: &AppState, token: &str) -> Result<Unsubscribe, Box<Response<Body>>> {
     let Some(key) = &state.unsubscribe_key else {
-        return Ok(http::html(
+        return Err(Box::new(http::html(
             StatusCode::SERVICE_UNAVAILABLE,
             render::notice(
                 "Unsubscribe unavailable",
                 "Unsubscribing is not configured. Please contact your partner manager.",
             ),
-        ));
+        )));
     };
-    let Some(email) = verify_unsubscribe(key.expose(), token) else {
-        return Ok(http::html(
+    verify_unsubscribe(key.expose(), token, state.clock.now()).ok_or_else(|| {
+        Box::new(http::html(
             StatusCode::NOT_FOUND,
             render::notice(
                 "This link is not valid",
-                "The unsubscribe link is incomplete or not valid.",
+                "The unsubscribe link is incomplete, not valid or has expired. The latest reminder e-mail has a current one.",
             ),
-        ));
+        ))
+    })
+}
+
+/// `GET|HEAD /unsubscribe/{token}`: a confirmation page, nothing changes —
+/// mail scanners and link prefetchers open links without a person asking.
+async fn unsubscribe_confirm(state: &AppState, token: &str) -> ApiResult {
+    let u = match check_unsubscribe(state, token) {
+        Ok(u) => u,
+        Err(page) => return Ok(*page),
+    };
+    Ok(http::html(
+        StatusCode::OK,
+        render::unsubscribe_page(render::UnsubscribeStep::Confirm, &u.email, token),
+    ))
+}
+
+/// `POST /unsubscribe/{token}`: records the opt-out (idempotent). Also the
+/// RFC 8058 one-click POST a mail client sends from `List-Unsubscribe`.
+async fn unsubscribe(state: &AppState, token: &str) -> ApiResult {
+    let u = match check_unsubscribe(state, token) {
+        Ok(u) => u,
+        Err(page) => return Ok(*page),
     };
     state
         .store
         .put_optout(&OptOut {
-            email: email.clone(),
+            email: u.email.clone(),
             at: Some(state.clock.now()),
             reason: Some("unsubscribe link".into()),
         })
         .await?;
+    tracing::info!("reminder opt-out recorded");
     Ok(http::html(
         StatusCode::OK,
-        render::notice(
-            "You are unsubscribed",
-            &format!("{email} will no longer receive certification expiry reminders."),
-        ),
+        render::unsubscribe_page(render::UnsubscribeStep::Done, &u.email, token),
+    ))
+}
+
+/// `POST /unsubscribe/{token}/resubscribe`: undoes the opt-out.
+async fn resubscribe(state: &AppState, token: &str) -> ApiResult {
+    let u = match check_unsubscribe(state, token) {
+        Ok(u) => u,
+        Err(page) => return Ok(*page),
+    };
+    state.store.remove_optout(&u.email).await?;
+    tracing::info!("reminder opt-out withdrawn");
+    Ok(http::html(
+        StatusCode::OK,
+        render::unsubscribe_page(render::UnsubscribeStep::Resubscribed, &u.email, token),
     ))
 }

@@ -20,12 +20,12 @@ use chrono::{NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use portal_core::access::{
-    current_link_version, generate_token, generate_token_id, partner_link_record,
-    partner_link_token,
+    current_link_version, generate_token, generate_token_id, next_link_version,
+    partner_link_record, partner_link_token,
 };
 use portal_core::config::Secret;
 use portal_core::model::PartnerSummary;
-use portal_core::store::{StoreError, TokenKind, TokenRecord};
+use portal_core::store::{TokenKind, TokenRecord};
 use portal_infra::datagen::DatasetSize;
 use portal_infra::dev::serve;
 use portal_infra::dev::stack::{RealImpartner, RealNorthpass, Stack, StackOptions};
@@ -208,6 +208,7 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
                 label: Some("portal-dev admin".into()),
                 created_at: Some(now),
                 expires_at: None,
+                revoked_at: None,
             },
         )
         .await
@@ -267,17 +268,22 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     let mut links = Vec::new();
     let tokens = stack.store.all_tokens().await?;
     for p in &showcase {
-        let v = current_link_version(&tokens, &p.partner_id).unwrap_or(1);
-        let link = partner_link_token(&link_key, &p.partner_id, v);
-        match stack
+        let pid = p.partner_id.as_str();
+        // The sync may have issued it already; a revoked one is never
+        // brought back (see `portal_core::access`).
+        let from =
+            current_link_version(&tokens, pid).unwrap_or_else(|| next_link_version(&tokens, pid));
+        let link_of = |v: u32| {
+            (
+                partner_link_token(&link_key, pid, v),
+                partner_link_record(pid, v, now),
+            )
+        };
+        let (_, link) = stack
             .store
-            .put_token(&link, &partner_link_record(&p.partner_id, v, now))
+            .ensure_partner_link(pid, from, &link_of)
             .await
-        {
-            // Derivation is deterministic: the sync may have stored it.
-            Ok(_) | Err(StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(e).context("storing a partner link"),
-        }
+            .context("storing a partner link")?;
         links.push((p, format!("{base}/p/{link}")));
     }
     let pam = busiest_owner(&summaries);
@@ -295,6 +301,7 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
                         label: Some("portal-dev PAM".into()),
                         created_at: Some(now),
                         expires_at: None,
+                        revoked_at: None,
                     },
                 )
                 .await
@@ -309,7 +316,9 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     let reminders = portal_reminders::Deps::from_config(
         &stack.config,
         &stack.sdk,
-        Some(Arc::new(HmacLinks::new(&base, unsubscribe_key.as_bytes()))),
+        Some(Arc::new(
+            HmacLinks::new(&base, unsubscribe_key.as_bytes()).with_clock(stack.config.clock),
+        )),
     )
     .context("reminder configuration")?;
     let r = portal_reminders::run(&reminders, Job::Reminders, now)

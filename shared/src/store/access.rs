@@ -33,7 +33,42 @@ pub struct TokenRecord {
     pub created_at: Option<DateTime<Utc>>,
     /// Also set as the item's TTL, so expired tokens disappear by themselves.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Set when a partner link is revoked: the record stays as a tombstone
+    /// so the same (deterministic) link can never be stored again. Absent
+    /// on the item while live, which the revoke condition tests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
 }
+
+impl TokenRecord {
+    pub fn is_revoked(&self) -> bool {
+        self.revoked_at.is_some()
+    }
+}
+
+/// A test seam in link issuing: a future run after the caller read what
+/// links exist and before the first conditional write, so a test can
+/// revoke "in between" deterministically (the race a push and an admin
+/// revoke can run). Set only inside [`with_link_issue_hook`].
+pub type LinkIssueHook =
+    std::sync::Arc<dyn Fn(String) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
+tokio::task_local! {
+    static LINK_ISSUE_HOOK: LinkIssueHook;
+}
+
+/// Runs `fut` with `hook` called (with the partner id) before each link
+/// issue inside it.
+pub async fn with_link_issue_hook<F: std::future::Future>(
+    hook: LinkIssueHook,
+    fut: F,
+) -> F::Output {
+    LINK_ISSUE_HOOK.scope(hook, fut).await
+}
+
+/// Most versions one issue walks past (each a tombstone); far above any
+/// real revocation history, it only stops a corrupt table from looping.
+const MAX_LINK_PROBES: u32 = 1000;
 
 /// Hex SHA-256 of a token secret — the only form in which it is stored.
 /// A plain hash suffices because secrets are long random strings (no
@@ -145,7 +180,109 @@ impl Store {
         let t: Option<TokenRecord> = self
             .get_as(&keys::token_pk(hash_hex), keys::TOKEN_SK)
             .await?;
-        Ok(t.filter(|t| t.expires_at.is_none_or(|e| e > now)))
+        Ok(t.filter(|t| t.expires_at.is_none_or(|e| e > now) && !t.is_revoked()))
+    }
+
+    /// The stored record under a secret, live or tombstoned (strongly
+    /// consistent GetItem).
+    async fn token_record_by_secret(&self, secret: &str) -> Result<Option<TokenRecord>> {
+        self.get_as(&keys::token_pk(&hash_token(secret)), keys::TOKEN_SK)
+            .await
+    }
+
+    /// The live link of a partner at version `from` or above: for each
+    /// version, a conditional put that creates the link when no record
+    /// exists; an existing live record is the answer (someone else issued
+    /// it), a tombstone sends the walk one version up. Never overwrites a
+    /// record, so a revoked link stays revoked whatever the caller read
+    /// before. `link_of(v)` gives the secret and record of version `v`.
+    pub async fn ensure_partner_link(
+        &self,
+        partner_id: &str,
+        from: u32,
+        link_of: &(dyn Fn(u32) -> (String, TokenRecord) + Send + Sync),
+    ) -> Result<(u32, String)> {
+        if let Ok(hook) = LINK_ISSUE_HOOK.try_with(|h| h.clone()) {
+            hook(partner_id.to_string()).await;
+        }
+        let mut v = from.max(1);
+        for _ in 0..MAX_LINK_PROBES {
+            let (secret, rec) = link_of(v);
+            match self.put_token(&secret, &rec).await {
+                Ok(_) => return Ok((v, secret)),
+                Err(StoreError::Conflict { .. }) => {
+                    match self.token_record_by_secret(&secret).await? {
+                        Some(r) if r.is_revoked() => v += 1,
+                        Some(_) => return Ok((v, secret)),
+                        // Removed between the put and the read (only a
+                        // TTL or a hand edit removes links): try again.
+                        None => {}
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Malformed(format!(
+            "partner {partner_id}: no free link version within {MAX_LINK_PROBES} of {from}"
+        )))
+    }
+
+    /// Tombstones the token stored under `secret` (a partner link): a
+    /// conditional put that only succeeds on a live record. `Ok(false)`
+    /// when there is no such record; an already revoked one is `Ok(true)`.
+    pub async fn tombstone_token(&self, secret: &str, now: DateTime<Utc>) -> Result<bool> {
+        self.tombstone_hash(&hash_token(secret), now).await
+    }
+
+    async fn tombstone_hash(&self, hash: &str, now: DateTime<Utc>) -> Result<bool> {
+        let pk = keys::token_pk(hash);
+        let Some(rec): Option<TokenRecord> = self.get_as(&pk, keys::TOKEN_SK).await? else {
+            return Ok(false);
+        };
+        if rec.is_revoked() {
+            return Ok(true);
+        }
+        let dead = TokenRecord {
+            revoked_at: Some(now),
+            ..rec
+        };
+        let mut k = Keys::new(pk, keys::TOKEN_SK, entity::TOKEN).typed(dead.id.clone());
+        if let Some(exp) = dead.expires_at {
+            k = k.ttl(exp);
+        }
+        match self
+            .put_conditional(
+                StoreItem::new(k, &dead)?,
+                "attribute_exists(#pk) AND attribute_not_exists(#rv)",
+                &[("#pk", schema::PK), ("#rv", "revoked_at")],
+                &[],
+            )
+            .await
+        {
+            // Revoked by someone else in between: the same outcome.
+            Ok(()) | Err(StoreError::Conflict { .. }) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Tombstones every live record with public id `id` (found through the
+    /// type index); returns how many were found, live or not.
+    pub async fn tombstone_token_id(&self, id: &str, now: DateTime<Utc>) -> Result<usize> {
+        let found = self
+            .query(
+                &QuerySpec::partition(entity::TOKEN)
+                    .index(schema::GSI1)
+                    .sk(SkCondition::Eq(id.to_string())),
+            )
+            .await?;
+        let mut n = 0;
+        for item in found {
+            let key = super::ItemKey::of(&item)?;
+            if let Some(hash) = key.pk.strip_prefix("TOKEN#") {
+                n += usize::from(self.tombstone_hash(hash, now).await?);
+            }
+        }
+        Ok(n)
     }
 
     /// Every token (type index), for the admin list.

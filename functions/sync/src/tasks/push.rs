@@ -3,10 +3,12 @@
 //! group name — 50 records per PATCH, counting per-record failures.
 //!
 //! The partner's dashboard link (`LMS_Training_Dashboard__cf`) is derived
-//! with `access::partner_link_token` at the partner's current link version
-//! (1 when it has none yet, which is then stored so `GET /p/{link}`
-//! resolves). Without `PORTAL_LINK_KEY` or `PORTAL_PUBLIC_BASE_URL` the
-//! field is left out.
+//! with `access::partner_link_token` at the partner's current (live) link
+//! version. A partner without a live link gets one through
+//! `Store::ensure_partner_link`, which only ever creates a version above a
+//! revoked one, so a push that read the tokens before an admin revoked a
+//! link cannot bring it back (see `portal_core::access`). Without
+//! `PORTAL_LINK_KEY` or `PORTAL_PUBLIC_BASE_URL` the field is left out.
 //!
 //! Incremental runs push only partners whose values differ from what was
 //! last pushed (kept in a `PUSHED` item per partner); full runs push every
@@ -15,9 +17,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use portal_core::access::{current_link_version, partner_link_record, partner_link_token};
+use portal_core::access::{
+    current_link_version, next_link_version, partner_link_record, partner_link_token,
+};
 use portal_core::model::{Course, PartnerSummary, UNCATEGORIZED};
-use portal_core::store::{keys, Keys, StoreError, StoreItem};
+use portal_core::store::{keys, Keys, StoreItem};
 use portal_core::tasks::{Mode, TaskRun};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -114,9 +118,9 @@ pub fn payload(
     Value::Object(m)
 }
 
-/// The dashboard URL of each partner, storing version 1 of a link for
-/// partners that have none yet (an existing record is success: the
-/// derivation is deterministic).
+/// The dashboard URL of each partner. A live link found in the (possibly
+/// stale) token list is used as it is; a partner without one gets the
+/// next free version issued by conditional writes.
 async fn links(
     deps: &Deps,
     summaries: &[PartnerSummary],
@@ -128,22 +132,24 @@ async fn links(
     let tokens = deps.store.all_tokens().await?;
     let mut out = HashMap::new();
     for s in summaries {
-        let version = match current_link_version(&tokens, &s.partner_id) {
-            Some(v) => v,
+        let token = match current_link_version(&tokens, &s.partner_id) {
+            Some(v) => partner_link_token(key.expose(), &s.partner_id, v),
             None => {
-                let token = partner_link_token(key.expose(), &s.partner_id, 1);
-                match deps
+                let pid = s.partner_id.as_str();
+                let link_of = |v: u32| {
+                    (
+                        partner_link_token(key.expose(), pid, v),
+                        partner_link_record(pid, v, now),
+                    )
+                };
+                let (v, token) = deps
                     .store
-                    .put_token(&token, &partner_link_record(&s.partner_id, 1, now))
-                    .await
-                {
-                    Ok(_) | Err(StoreError::Conflict { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                1
+                    .ensure_partner_link(pid, next_link_version(&tokens, pid), &link_of)
+                    .await?;
+                tracing::info!(partner = %pid, version = v, "partner link issued");
+                token
             }
         };
-        let token = partner_link_token(key.expose(), &s.partner_id, version);
         out.insert(s.partner_id.clone(), format!("{base}/p/{token}"));
     }
     Ok(out)
