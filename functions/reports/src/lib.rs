@@ -28,6 +28,7 @@ pub mod auth;
 pub mod export;
 pub mod http;
 pub mod local;
+pub mod offload;
 pub mod recompute;
 pub mod render;
 pub mod routes;
@@ -57,6 +58,9 @@ pub struct AppState {
     /// Key signing unsubscribe links (`PORTAL_UNSUBSCRIBE_KEY`).
     pub unsubscribe_key: Option<Secret>,
     pub runner: Arc<dyn TaskRunner>,
+    /// Where exports too large for a Lambda response go; `None` answers
+    /// every export inline (local servers, which have no such limit).
+    pub offload: Option<offload::Offload>,
 }
 
 impl AppState {
@@ -81,6 +85,7 @@ impl AppState {
             link_key: value(&config.link_key),
             unsubscribe_key: value(&config.unsubscribe_key),
             runner: Arc::new(NoRunner),
+            offload: None,
         }
     }
 
@@ -98,6 +103,10 @@ impl AppState {
     }
     pub fn with_runner(mut self, runner: Arc<dyn TaskRunner>) -> Self {
         self.runner = runner;
+        self
+    }
+    pub fn with_offload(mut self, offload: offload::Offload) -> Self {
+        self.offload = Some(offload);
         self
     }
 }
