@@ -1,4 +1,5 @@
-"""moto's server, with one fix: a Query no longer sorts the whole table.
+"""moto's server, with two fixes: a Query no longer sorts the whole table,
+and IAM enforcement checks the resource a call acts on (see the end).
 
 moto 5.2.5 answers every Query by building and sorting a list of *all* items
 of the table (`Table.all_items()`), then filtering by the key condition.
@@ -20,6 +21,13 @@ import sys
 import threading
 
 from moto.dynamodb.models import table as _table
+from email.utils import parseaddr
+import json
+
+from moto.dynamodb.responses import DynamoHandler as _DynamoHandler
+from moto.secretsmanager.responses import SecretsManagerResponse as _SecretsHandler
+from moto.ses.models import ses_backends
+from moto.sesv2.responses import SESV2Response as _SesV2Handler
 from moto.server import main
 
 _scope = threading.local()
@@ -72,6 +80,99 @@ def _narrowed_query(self, hash_key, *args, **kwargs):
 
 _table.Table.all_items = _narrowed_items
 _table.Table.query = _narrowed_query
+
+
+def _table_names(body):
+    if body.get("TableName"):
+        yield body["TableName"]
+    yield from (body.get("RequestItems") or {}).keys()
+    for item in body.get("TransactItems") or []:
+        for op in item.values():
+            if isinstance(op, dict) and op.get("TableName"):
+                yield op["TableName"]
+
+
+def _dynamodb_resource(self):
+    """The ARN a DynamoDB call acts on, for IAM enforcement.
+
+    moto checks a policy's Resource element against what the handler names
+    here and names "*" for DynamoDB, so a policy scoped to the table ARN (as
+    template.yaml's are) would match nothing. Real DynamoDB authorizes the
+    table, or `<table>/index/<name>` for an index read; a multi-table batch
+    is checked here by its first table (the portal uses one table).
+    """
+    body = self.body or {}
+    table = next(_table_names(body), None)
+    if table is None:
+        return "*"
+    arn = f"arn:aws:dynamodb:{self.region}:{self.current_account}:table/{table}"
+    if body.get("IndexName"):
+        arn += f"/index/{body['IndexName']}"
+    return arn
+
+
+_DynamoHandler._determine_resource = _dynamodb_resource
+
+# IAM has no action for a transaction: AWS authorizes each of its items as
+# the single-item action it performs, on that item's table.
+_TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
+_authorize = _DynamoHandler._authenticate_and_authorize_normal_action
+
+
+def _authorize_transaction(self, resource="*"):
+    if self._get_action() not in ("TransactWriteItems", "TransactGetItems"):
+        return _authorize(self, resource)
+    checks = [
+        (_TRANSACT_ACTIONS[op], spec.get("TableName"))
+        for item in (self.body or {}).get("TransactItems") or []
+        for op, spec in item.items()
+        if op in _TRANSACT_ACTIONS and isinstance(spec, dict)
+    ]
+    for action, table in checks or [(self._get_action(), None)]:
+        arn = (
+            f"arn:aws:dynamodb:{self.region}:{self.current_account}:table/{table}"
+            if table
+            else resource
+        )
+        # An instance attribute shadows the method for this one check.
+        self._get_action = lambda action=action: action
+        try:
+            _authorize(self, arn)
+        finally:
+            del self._get_action
+
+
+_DynamoHandler._authenticate_and_authorize_normal_action = _authorize_transaction
+
+
+def _ses_resource(self):
+    """SendEmail acts on the sender's identity: the address when it is
+    verified itself, else its domain (as SES resolves it)."""
+    try:
+        params = json.loads(self.body or "{}")
+    except ValueError:
+        return "*"
+    _, address = parseaddr(params.get("FromEmailAddress") or "")
+    if not address:
+        return "*"
+    identities = ses_backends[self.current_account][self.region].email_identities
+    identity = address if address in identities else address.split("@", 1)[-1]
+    return f"arn:aws:ses:{self.region}:{self.current_account}:identity/{identity}"
+
+
+def _secret_resource(self):
+    secret = self._get_param("SecretId")
+    return secret if secret and secret.startswith("arn:") else "*"
+
+
+_SesV2Handler._determine_resource = _ses_resource
+_SecretsHandler._determine_resource = _secret_resource
 
 if __name__ == "__main__":
     sys.argv[0] = re.sub(r"(-script\.pyw|\.exe)?$", "", sys.argv[0])

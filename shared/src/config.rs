@@ -70,6 +70,7 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ("SYNC_CONCURRENCY", "8", "Transcripts / memberships the sync fetches at once (>= 1; the rate limit still paces them)"),
     ("SYNC_CHECKPOINT_MARGIN_SECS", "60", "The sync checkpoints when less than this many seconds of Lambda time are left"),
     ("PORTAL_SYNC_FUNCTION_NAME", "", "Lambda function name of sync, for on-demand runs and checkpoint continuations"),
+    ("PORTAL_EXPORT_BUCKET", "", "S3 bucket for exports too large for a Lambda response (answered 303 to a presigned URL); unset = every export inline"),
 ];
 
 /// A secret value. `Debug` never shows it and there is no `Display`; read it
@@ -194,6 +195,8 @@ pub struct Config {
     pub unsubscribe_key: Option<SecretRef>,
     /// Sync Lambda to invoke (`PORTAL_SYNC_FUNCTION_NAME`).
     pub sync_function_name: Option<String>,
+    /// Bucket of large exports (`PORTAL_EXPORT_BUCKET`).
+    pub export_bucket: Option<String>,
     /// `SYNC_TRANSCRIPT_MAX_AGE_HOURS`.
     pub sync_transcript_max_age_hours: u32,
     /// `SYNC_CONCURRENCY`, >= 1.
@@ -472,6 +475,7 @@ impl Config {
                 "PORTAL_UNSUBSCRIBE_KEY_SECRET_ARN",
             )?,
             sync_function_name: env.get("PORTAL_SYNC_FUNCTION_NAME"),
+            export_bucket: env.get("PORTAL_EXPORT_BUCKET"),
             sync_transcript_max_age_hours: env.u32_or("SYNC_TRANSCRIPT_MAX_AGE_HOURS", 168)?,
             sync_concurrency,
             sync_checkpoint_margin_secs: env.u32_or("SYNC_CHECKPOINT_MARGIN_SECS", 60)?,

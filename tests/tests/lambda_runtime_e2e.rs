@@ -182,3 +182,48 @@ async fn reports_and_sync_binaries_answer_through_the_runtime_api() {
         other => panic!("expected a function error, got {other:?}"),
     }
 }
+
+/// A task whose run ends `failed` fails the invocation: the binary answers
+/// through the Runtime API's error endpoint (what Lambda counts in its
+/// `Errors` metric, the template's alarm), and the run record is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_sync_run_is_an_invocation_error() {
+    let bin = build_functions();
+    let stack = stack().await;
+    let mut env = stack.process_env();
+    for (k, v) in &mut env {
+        if k == "NORTHPASS_API_KEY" {
+            *v = "wrong-key".into();
+        }
+    }
+    let rie = RuntimeApi::start().await.expect("runtime API");
+    let mut sync = LocalLambda::spawn(&bin.join("sync"), &rie, "sync", &env).expect("spawn sync");
+    sync.timeout = Duration::from_secs(900);
+    sync.wait_ready(Duration::from_secs(30))
+        .await
+        .expect("sync polls the runtime API");
+    let inv = sync
+        .invoke(&json!({"task": "lms-courses", "mode": "full"}))
+        .await
+        .expect("invoke sync");
+    match inv.json() {
+        Err(RieError::Function { message, .. }) => {
+            assert!(message.contains("lms-courses: run failed"), "{message}");
+            assert!(message.contains("northpass"), "{message}");
+        }
+        other => panic!(
+            "expected a function error, got {other:?}\n{}",
+            sync.output()
+        ),
+    }
+    let runs: Vec<portal_core::tasks::RunSummary> = stack
+        .store
+        .recent_runs("lms-courses", 5)
+        .await
+        .expect("run records");
+    assert!(
+        runs.iter()
+            .any(|r| r.status == portal_core::tasks::RunStatus::Failed),
+        "{runs:#?}"
+    );
+}

@@ -305,17 +305,18 @@ async fn wrong_api_key_fails_at_once_naming_the_source() {
         .unwrap();
     assert_eq!(out["status"], "succeeded", "{out}");
     assert_eq!(out["task"], "lms-courses");
-    let out = handle(
+    // A failed run fails the invocation (the alarm counts Lambda errors).
+    let err = handle(
         &deps,
         &json!({"task": "lms-courses"}),
         None,
         &Continuation::Loop,
     )
     .await
-    .unwrap();
-    assert_eq!(out["status"], "failed", "{out}");
+    .unwrap_err()
+    .to_string();
     assert!(
-        out["error"].as_str().unwrap().contains("northpass"),
-        "{out}"
+        err.contains("run failed") && err.contains("northpass"),
+        "{err}"
     );
 }

@@ -75,6 +75,16 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Event(#[from] EventError),
+    /// The run finished with mails that could not be sent (`partial`). The
+    /// Lambda invocation fails on it so the template's alarm on the
+    /// function's errors sees it; the run record is stored first.
+    #[error("{task}: run partial: {failed} of {due} failed (run {run_id})")]
+    Partial {
+        task: String,
+        run_id: String,
+        due: u64,
+        failed: u64,
+    },
 }
 
 /// Runs `job` as of `now`: takes the task lock, runs, stores the run record
@@ -161,12 +171,22 @@ pub async fn run(deps: &Deps, job: Job, now: DateTime<Utc>) -> Result<RunSummary
     outcome.map(|()| summary)
 }
 
-/// The Lambda handler body: event → job → [`run`].
+/// The Lambda handler body: event → job → [`run`]; a `partial` run is an
+/// error ([`RunError::Partial`]) so the invocation counts as failed.
 pub async fn handle(
     deps: &Deps,
     payload: &serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<RunSummary, RunError> {
     let job = parse_event(payload)?;
-    run(deps, job, now).await
+    let summary = run(deps, job, now).await?;
+    if summary.status == "partial" {
+        return Err(RunError::Partial {
+            task: summary.task,
+            run_id: summary.run_id,
+            due: summary.due,
+            failed: summary.failed,
+        });
+    }
+    Ok(summary)
 }

@@ -28,6 +28,7 @@ pub mod auth;
 pub mod export;
 pub mod http;
 pub mod local;
+pub mod offload;
 pub mod recompute;
 pub mod render;
 pub mod routes;
@@ -63,6 +64,9 @@ pub struct AppState {
     /// Sign-in other than a bearer token (the web session), tried by
     /// [`auth::authenticate`] after the `Authorization` header.
     pub sessions: Option<Arc<dyn auth::SessionAuth>>,
+    /// Where exports too large for a Lambda response go; `None` answers
+    /// every export inline (local servers, which have no such limit).
+    pub offload: Option<offload::Offload>,
 }
 
 impl AppState {
@@ -89,6 +93,7 @@ impl AppState {
             runner: Arc::new(NoRunner),
             pam_token_days: config.pam_token_days,
             sessions: None,
+            offload: None,
         }
     }
 
@@ -110,6 +115,10 @@ impl AppState {
     }
     pub fn with_sessions(mut self, sessions: Arc<dyn auth::SessionAuth>) -> Self {
         self.sessions = Some(sessions);
+        self
+    }
+    pub fn with_offload(mut self, offload: offload::Offload) -> Self {
+        self.offload = Some(offload);
         self
     }
 }

@@ -53,6 +53,11 @@ async fn main() -> anyhow::Result<()> {
             function_name: f,
         }));
     }
+    if let Some(bucket) = config.export_bucket.clone() {
+        state = state.with_offload(portal_reports::offload::Offload::from_sdk_config(
+            &sdk, bucket,
+        ));
+    }
     let state = &state;
     run(service_fn(move |req: Request| async move {
         portal_reports::handle(state, req).await

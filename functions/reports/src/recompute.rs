@@ -1,13 +1,14 @@
 //! Recomputes one partner's summary and dashboard rows after an admin
 //! change (manual award, organisation certification, group pin), so the
 //! change shows at once instead of after the next scheduled sync. Uses the
-//! same rules the sync uses (`build_partner_summary`, `build_cert_rows`).
+//! same rules the sync uses (`build_partner_summary`, `build_cert_rows`)
+//! and writes rows and summary together (`portal_core::store::transact`).
 
 use futures::{StreamExt, TryStreamExt};
 use portal_core::model::{LmsGroup, LmsUser, PartnerSummary};
 use portal_core::rules::rows::build_cert_rows;
 use portal_core::rules::summary::{build_partner_summary, PartnerData};
-use portal_core::store::{entities, keys};
+use portal_core::store::keys;
 
 use crate::http::ApiError;
 use crate::AppState;
@@ -87,7 +88,9 @@ pub async fn recompute_partner(
     };
     let summary = build_partner_summary(&data, state.clock.now());
     let rows = build_cert_rows(&data);
-    store.put(entities::summary_item(&summary)?).await?;
-    store.replace_partner_certs(partner_id, &rows).await?;
+    // Rows and summary together: one transaction when the change is small
+    // (an award moves a few rows), else rows first and the summary last,
+    // so a failure never leaves a new summary over old rows.
+    store.replace_partner(&summary, &rows).await?;
     Ok(Some(summary))
 }

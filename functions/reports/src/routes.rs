@@ -87,7 +87,11 @@ async fn dispatch(
         ["unsubscribe", ..] => ("(method)", Err(ApiError::MethodNotAllowed)),
         ["api", "reports", name] if get => {
             let label = report_label(name);
-            (label, report(state, req, name).await)
+            let answer = match (report(state, req, name).await, &state.offload) {
+                (Ok(resp), Some(offload)) => offload.deliver(resp).await,
+                (other, _) => other,
+            };
+            (label, answer)
         }
         ["api", "partners", id] if get => {
             ("/api/partners/{id}", partner_json(state, req, id).await)

@@ -22,4 +22,13 @@ pub enum SyncError {
     Invalid(String),
     #[error("lambda self-invoke failed: {0}")]
     Invoke(String),
+    /// A run ended failed or partial. The invocation fails on it so that
+    /// Lambda's `Errors` metric (the template's alarm) and the failure
+    /// queue see it; the run record holds the whole summary.
+    #[error("{task}: run {outcome}: {detail}")]
+    RunIncomplete {
+        task: String,
+        outcome: &'static str,
+        detail: String,
+    },
 }

@@ -80,7 +80,9 @@ impl Continuation {
 
 /// Handles one event. `deadline` is the invocation's deadline (Lambda
 /// context), `None` locally. Returns the JSON summary: one run, or for
-/// `all` `{"task": "all", "status": .., "runs": [..]}`.
+/// `all` `{"task": "all", "status": .., "runs": [..]}`; a run that ended
+/// failed or partial is [`SyncError::RunIncomplete`] instead (the run
+/// record is stored either way).
 pub async fn handle(
     deps: &Deps,
     event: &Value,
@@ -132,6 +134,10 @@ pub async fn handle(
             RunStatus::Succeeded | RunStatus::AlreadyRunning => {}
         }
     }
+    if let Some(e) = runs.iter().find_map(incomplete) {
+        tracing::error!(runs = %json!(runs), "sync invocation failed: {e}");
+        return Err(e);
+    }
     if req.task != "all" {
         return serde_json::to_value(runs.pop().unwrap_or_default())
             .map_err(|e| SyncError::Invalid(e.to_string()));
@@ -142,6 +148,32 @@ pub async fn handle(
         .find(|s| *s != RunStatus::Succeeded)
         .unwrap_or(RunStatus::Succeeded);
     Ok(json!({ "task": "all", "mode": req.mode, "status": status, "runs": runs }))
+}
+
+/// A run that must fail the invocation: it failed, or it finished with
+/// records it could not fetch or write (partial).
+fn incomplete(run: &RunSummary) -> Option<SyncError> {
+    let (outcome, detail) = match run.status {
+        RunStatus::Failed => (
+            "failed",
+            run.error
+                .clone()
+                .unwrap_or_else(|| "no error recorded".into()),
+        ),
+        RunStatus::Succeeded if run.counts.failed > 0 => (
+            "partial",
+            format!(
+                "{} of {} records failed",
+                run.counts.failed, run.counts.processed
+            ),
+        ),
+        _ => return None,
+    };
+    Some(SyncError::RunIncomplete {
+        task: run.task.clone(),
+        outcome,
+        detail: format!("{detail} (run {})", run.run_id),
+    })
 }
 
 #[cfg(test)]

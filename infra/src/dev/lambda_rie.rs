@@ -45,7 +45,14 @@ use tokio::task::JoinHandle;
 
 /// Lambda's synchronous payload limit; a bigger response fails in AWS too,
 /// so failing here keeps the local run honest.
-const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+/// What the server reads of a posted answer: enough to see that a response
+/// is over [`MAX_PAYLOAD`] and fail the invocation as Lambda does, instead
+/// of refusing the upload and leaving the invocation hanging.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+/// Lambda's error type for a response over the limit (the invoke fails;
+/// API Gateway answers 502 for it).
+pub const RESPONSE_TOO_LARGE: &str = "Function.ResponseSizeTooLarge";
 /// Lines of function output kept for error messages.
 const LOG_LINES: usize = 400;
 
@@ -159,7 +166,7 @@ impl RuntimeApi {
             )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
-            .layer(DefaultBodyLimit::max(MAX_PAYLOAD))
+            .layer(DefaultBodyLimit::max(MAX_BODY))
             .with_state(shared.clone());
         let (stop, mut rx) = watch::channel(false);
         let task = tokio::spawn(async move {
@@ -333,6 +340,19 @@ async fn response(
     UrlPath(id): UrlPath<String>,
     body: Bytes,
 ) -> StatusCode {
+    if body.len() > MAX_PAYLOAD {
+        let doc = json!({
+            "errorType": RESPONSE_TOO_LARGE,
+            "errorMessage": format!(
+                "Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_PAYLOAD} bytes).",
+                body.len()
+            ),
+        });
+        return match finish(&s, &id, Outcome::Error(doc)) {
+            StatusCode::ACCEPTED => StatusCode::PAYLOAD_TOO_LARGE,
+            other => other,
+        };
+    }
     finish(&s, &id, Outcome::Response(body))
 }
 
@@ -757,6 +777,65 @@ mod tests {
             other => panic!("{other:?}"),
         }
         fake.await.unwrap();
+    }
+
+    /// A response over 6 MB fails the invocation (as in AWS); one at the
+    /// limit goes through.
+    #[tokio::test]
+    async fn responses_over_six_megabytes_fail_the_invocation() {
+        let rie = RuntimeApi::start().await.unwrap();
+        let base = format!("http://{}/2018-06-01/runtime", rie.runtime_api());
+        let fake = tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut statuses = Vec::new();
+            for size in [MAX_PAYLOAD, MAX_PAYLOAD + 1] {
+                let r = http
+                    .get(format!("{base}/invocation/next"))
+                    .send()
+                    .await
+                    .unwrap();
+                let id = r.headers()["lambda-runtime-aws-request-id"]
+                    .to_str()
+                    .unwrap()
+                    .to_string();
+                // A JSON string of exactly `size` bytes.
+                let body = format!("\"{}\"", "x".repeat(size - 2));
+                let s = http
+                    .post(format!("{base}/invocation/{id}/response"))
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push(s.status().as_u16());
+            }
+            statuses
+        });
+        let at_limit = rie
+            .invoke(&json!({}), Duration::from_secs(20))
+            .await
+            .unwrap();
+        assert_eq!(
+            at_limit.json().unwrap().as_str().unwrap().len(),
+            MAX_PAYLOAD - 2
+        );
+        let over = rie
+            .invoke(&json!({}), Duration::from_secs(20))
+            .await
+            .unwrap();
+        match over.json() {
+            Err(RieError::Function {
+                error_type,
+                message,
+            }) => {
+                assert_eq!(error_type, RESPONSE_TOO_LARGE);
+                assert!(
+                    message.contains(&(MAX_PAYLOAD + 1).to_string()),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(fake.await.unwrap(), vec![202, 413]);
     }
 
     #[tokio::test]

@@ -22,6 +22,8 @@ use crate::sim::{SimConfig, Sims};
 /// Sender of the reminder e-mails in local runs; created as an SES identity
 /// in the emulator before anything is sent (moto rejects unknown senders).
 pub const DEV_MAIL_FROM: &str = "certifications@portal.localhost";
+/// Bucket of exports too large for a Lambda response (created in moto).
+pub const DEV_EXPORT_BUCKET: &str = "portal-exports-local";
 /// Table name of local runs: every `up` gets a fresh moto, so one fixed name
 /// is enough and makes the table easy to find with the AWS CLI.
 pub const DEV_TABLE: &str = "portal-dev";
@@ -140,6 +142,7 @@ impl Stack {
         let sdk = emulator.sdk_config().await;
         let store = Store::from_sdk_config(&sdk, config.table.clone());
         store.create_table().await?;
+        emulator.create_bucket(DEV_EXPORT_BUCKET).await?;
         SesMailer::from_sdk_config(&sdk, config.require_mail_from()?)
             .build()
             .ensure_identity()
@@ -203,6 +206,7 @@ fn portal_env(
     );
     set("PORTAL_PUBLIC_BASE_URL", opts.public_base_url.clone());
     set("PORTAL_MAIL_FROM", DEV_MAIL_FROM.into());
+    set("PORTAL_EXPORT_BUCKET", DEV_EXPORT_BUCKET.into());
     set("PORTAL_ADMIN_TOKEN", opts.admin_token.clone());
     set("PORTAL_LINK_KEY", opts.link_key.clone());
     set("PORTAL_UNSUBSCRIBE_KEY", opts.unsubscribe_key.clone());

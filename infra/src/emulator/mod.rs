@@ -76,6 +76,21 @@ pub struct SentEmail {
     pub raw: Value,
 }
 
+/// An IAM user's access key in the emulator.
+#[derive(Clone)]
+pub struct AccessKey {
+    pub id: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A running moto server. Dropping it stops the server.
 pub struct Emulator {
     port: u16,
@@ -159,6 +174,123 @@ impl Emulator {
             ("AWS_REGION", REGION.into()),
             ("AWS_DEFAULT_REGION", REGION.into()),
         ]
+    }
+
+    /// SDK configuration signing as `credentials` (an IAM user's access
+    /// key, see [`Emulator::create_iam_user`]) instead of the dummy keys.
+    pub async fn sdk_config_as(&self, credentials: &AccessKey) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new(REGION))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                credentials.id.clone(),
+                credentials.secret.clone(),
+                None,
+                None,
+                "portal-emulator-iam",
+            ))
+            .load()
+            .await
+    }
+
+    /// Switches IAM enforcement on or off for every later call (moto's
+    /// `INITIAL_NO_AUTH_ACTION_COUNT`, reset through `/moto-api/reset-auth`).
+    /// While on, a call is allowed only when signed by an access key of an
+    /// IAM user whose policies allow the action on the resource; the dummy
+    /// keys of [`Emulator::sdk_config`] are then rejected. The setting is
+    /// global to this server: tests that switch it need an emulator (or a
+    /// test binary) of their own.
+    pub async fn enforce_iam(&self, on: bool) -> Result<()> {
+        http()?
+            .post(format!("{}/moto-api/reset-auth", self.endpoint))
+            .body(if on { "0" } else { "inf" })
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    /// Creates IAM user `name` with one inline policy (`policy`, an IAM
+    /// policy document) and returns its new access key. Must run while
+    /// enforcement is off (it is the set-up the enforced calls are checked
+    /// against).
+    pub async fn create_iam_user(&self, name: &str, policy: &Value) -> Result<AccessKey> {
+        let policy = policy.to_string();
+        self.iam_call(&[("Action", "CreateUser"), ("UserName", name)])
+            .await?;
+        self.iam_call(&[
+            ("Action", "PutUserPolicy"),
+            ("UserName", name),
+            ("PolicyName", "function-policy"),
+            ("PolicyDocument", &policy),
+        ])
+        .await?;
+        let xml = self
+            .iam_call(&[("Action", "CreateAccessKey"), ("UserName", name)])
+            .await?;
+        let field = |tag: &str| {
+            xml.split_once(&format!("<{tag}>"))
+                .and_then(|(_, rest)| rest.split_once(&format!("</{tag}>")))
+                .map(|(v, _)| v.trim().to_string())
+                .ok_or_else(|| EmulatorError::Unexpected(format!("no {tag} in {xml}")))
+        };
+        Ok(AccessKey {
+            id: field("AccessKeyId")?,
+            secret: field("SecretAccessKey")?,
+        })
+    }
+
+    /// Creates S3 bucket `name` (idempotent in moto's us-east-1). Unsigned,
+    /// like [`Emulator::create_iam_user`]: set-up, not a call under test.
+    pub async fn create_bucket(&self, name: &str) -> Result<()> {
+        let resp = http()?
+            .put(format!("{}/{name}", self.endpoint))
+            .header(
+                "Authorization",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/s3/aws4_request, SignedHeaders=host, Signature=0"
+                ),
+            )
+            .send()
+            .await?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(EmulatorError::Unexpected(format!(
+                "CreateBucket {name}: {status}: {body}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// One IAM Query API call. Unsigned: moto routes it by the credential
+    /// scope of the Authorization header and checks no signature while
+    /// enforcement is off.
+    async fn iam_call(&self, params: &[(&str, &str)]) -> Result<String> {
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .append_pair("Version", "2010-05-08")
+            .finish();
+        let resp = http()?
+            .post(&self.endpoint)
+            .header(
+                "Authorization",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/iam/aws4_request, SignedHeaders=host, Signature=0"
+                ),
+            )
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await?;
+        let status = resp.status();
+        let body = resp.text().await?;
+        if !status.is_success() {
+            return Err(EmulatorError::Unexpected(format!(
+                "IAM {params:?}: {status}: {body}"
+            )));
+        }
+        Ok(body)
     }
 
     /// Clears every table, identity and message (`POST /moto-api/reset`).

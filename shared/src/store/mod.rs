@@ -12,6 +12,8 @@
 //! - [`tasks`]: lease lock, task state (watermark, checkpoint), run records.
 //! - [`access`]: tokens by hash, reminder claims, opt-outs.
 //! - [`entities`]: typed helpers for the model (dashboard, summaries, …).
+//! - [`transact`]: rows and the item describing them written together
+//!   (one transaction, or ordered so a failure leaves the old state).
 //! - [`stats`]: request/item counters per operation, with the capacity
 //!   units ([`capacity`]) on-demand DynamoDB would bill for them.
 
@@ -23,6 +25,7 @@ pub mod keys;
 pub mod schema;
 pub mod stats;
 pub mod tasks;
+pub mod transact;
 
 use std::collections::HashMap;
 use std::time::Duration;
