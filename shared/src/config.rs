@@ -11,11 +11,11 @@
 use std::fmt;
 
 use crate::clock::Clock;
-use crate::rules::matching::{LegalForms, DEFAULT_LEGAL_FORMS};
 use crate::model::{
     CategoryMap, CategoryMatcher, CategoryRule, Tier, TierRequirements, DEFAULT_VALIDITY_MONTHS,
     DEFAULT_WARNING_DAYS,
 };
+use crate::rules::matching::{LegalForms, DEFAULT_LEGAL_FORMS};
 
 /// Configuration problem, always naming the variable at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

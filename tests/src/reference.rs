@@ -579,9 +579,7 @@ impl Reference {
             Progress::Completed => match self.expiry(r) {
                 None => Status::Active,
                 Some(e) if now >= e => Status::Expired,
-                Some(e) if e - now <= TimeDelta::days(self.rules.warning_days) => {
-                    Status::Expiring
-                }
+                Some(e) if e - now <= TimeDelta::days(self.rules.warning_days) => Status::Expiring,
                 Some(_) => Status::Active,
             },
         }
@@ -639,9 +637,7 @@ impl Reference {
             }
         }
         n.certified_users = users.len() as u32;
-        n.gap = self
-            .required(p)
-            .map(|req| req.saturating_sub(n.npcu));
+        n.gap = self.required(p).map(|req| req.saturating_sub(n.npcu));
         n
     }
 

@@ -138,16 +138,10 @@ async fn dashboard_numbers_reads_and_rendering() {
         dom.contains(&format!(r#"<strong id="npcu">{}</strong>"#, v.npcu)),
         "{dom}"
     );
-    assert!(dom.contains(&format!(
-        r#"<strong id="required">{req}</strong>"#
-    )));
+    assert!(dom.contains(&format!(r#"<strong id="required">{req}</strong>"#)));
     assert!(dom.contains(&format!(r#"aria-valuenow="{percent}""#)));
     assert!(dom.contains(&format!(r#"<span id="progress-text">{percent}%</span>"#)));
-    assert!(dom.contains(if meets {
-        ">Met<"
-    } else {
-        ">Not met<"
-    }));
+    assert!(dom.contains(if meets { ">Met<" } else { ">Not met<" }));
     assert!(dom.contains(&format!("width:{percent}%")));
 
     // Screenshot (phone-ish width shows the responsive CSS); never into the

@@ -88,32 +88,45 @@ async fn an_outage_fails_the_task_cleanly_and_loses_nothing() {
     env.sync_all(Mode::Full).await;
     env.assert_matches_reference().await;
     let before = env.data_items().await;
-    assert!(before["ENR"].len() > 10, "data to lose: {:?}", before["ENR"].len());
+    assert!(
+        before["ENR"].len() > 10,
+        "data to lose: {:?}",
+        before["ENR"].len()
+    );
 
-    // Transcripts answer 503 from the 3rd request on: the enrollment run
-    // fails, whatever the interleaving of its concurrent fetches.
-    for (task, route) in [
-        (TaskName::LmsEnrollments, "GET /v2/transcripts"),
-        (TaskName::LmsUsers, "GET /v2/people"),
-        (TaskName::LmsGroups, "/memberships"),
+    // A source answers 503 from its n-th request on (transcripts after a
+    // few good ones): the task fails, whatever the interleaving of its
+    // concurrent fetches.
+    for (task, route, from) in [
+        (TaskName::LmsEnrollments, "GET /v2/transcripts", 3),
+        (TaskName::LmsUsers, "GET /v2/people", 1),
+        (TaskName::LmsGroups, "/memberships", 2),
     ] {
         let watermark = env.watermark(task.as_str()).await;
         assert!(watermark.is_some(), "{task:?} ran before");
         env.sims.script_faults(
             Server::Northpass,
-            vec![ScriptedFault::from_nth(route, 3, status(503))],
+            vec![ScriptedFault::from_nth(route, from, status(503))],
         );
         let s = env.sync(task, Mode::Full).await;
         assert_eq!(s.status, RunStatus::Failed, "{s:#?}");
         let err = s.error.clone().unwrap_or_default();
-        assert!(err.to_lowercase().contains("northpass") || err.contains("could not be fetched"), "{err}");
+        assert!(
+            err.to_lowercase().contains("northpass") || err.contains("could not be fetched"),
+            "{err}"
+        );
         assert_eq!(env.data_items().await, before, "{task:?} changed data");
         assert!(
             env.store.get_lease(task.as_str()).await.unwrap().is_none(),
             "{task:?} left its lease"
         );
         assert_eq!(env.watermark(task.as_str()).await, watermark, "{task:?}");
-        let state = env.store.get_task_state(task.as_str()).await.unwrap().unwrap();
+        let state = env
+            .store
+            .get_task_state(task.as_str())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(state.checkpoint.is_none(), "{state:?}");
         let runs: Vec<portal_core::tasks::RunRecordV2> =
             env.store.recent_runs(task.as_str(), 1).await.unwrap();

@@ -1,5 +1,5 @@
 //! Full sync of the `small` data set against the simulators and the local
-//! DynamoDB: the stored result equals the truth computed from the
+//! DynamoDB: the stored result equals the reference model of the
 //! generator's data; an unchanged re-sync writes no data item.
 
 use portal_e2e::{TestEnv, TestEnvOptions};
@@ -20,7 +20,10 @@ async fn full_sync_matches_reference_and_resync_writes_nothing() {
     let numbers = reference.numbers(env.now);
     let with_npcu = numbers.values().filter(|n| n.npcu > 0).count();
     assert!(with_npcu > 10, "only {with_npcu} partners with NPCU");
-    assert!(numbers.values().any(|n| n.gap > Some(0)), "no gaps in the data");
+    assert!(
+        numbers.values().any(|n| n.gap > Some(0)),
+        "no gaps in the data"
+    );
     assert!(numbers.values().any(|n| n.expiring > 0), "nothing expiring");
     let statuses = reference.statuses(env.now);
     assert!(statuses.len() > 100, "{} rows", statuses.len());

@@ -1,5 +1,5 @@
 //! After a full sync and a set of changes in both sources, an incremental
-//! sync picks up exactly those changes (the stored result equals the truth
+//! sync picks up exactly those changes (the stored result equals the reference model
 //! of the changed data) with a bounded number of Northpass requests.
 
 use std::collections::BTreeSet;
@@ -20,9 +20,8 @@ async fn incremental_sync_picks_up_exactly_the_changes() {
         .tracked()
         .filter_map(|p| p.group_id.as_deref().map(|g| (p.id.as_str(), g)))
         .collect();
-    let members_of = |g: &str| -> BTreeSet<&str> {
-        t.groups[g].1.iter().map(String::as_str).collect()
-    };
+    let members_of =
+        |g: &str| -> BTreeSet<&str> { t.groups[g].1.iter().map(String::as_str).collect() };
     let grouped: BTreeSet<&str> = t
         .groups
         .values()

@@ -207,16 +207,15 @@ async fn hard_killed_runs_are_taken_over_and_resumed_from_the_checkpoint() {
     // 1. A first invocation is killed while its second chunk is fetched
     //    (the first one being written): no checkpoint, a `running` record.
     env.sims.script_faults(Server::Northpass, hang_from(6));
-    kill_when_hung(
-        &env,
-        run_task(&deps, task, Mode::Full, Budget::unlimited()),
-    )
-    .await;
+    kill_when_hung(&env, run_task(&deps, task, Mode::Full, Budget::unlimited())).await;
     env.sims.script_faults(Server::Northpass, Vec::new());
     let crashed = make_lease_stale(&env, name).await;
     let runs: Vec<RunRecordV2> = env.store.recent_runs(name, 10).await.unwrap();
     assert_eq!(runs.len(), 1, "{runs:#?}");
-    assert_eq!((runs[0].run_id.as_str(), runs[0].status.as_str()), (crashed.as_str(), "running"));
+    assert_eq!(
+        (runs[0].run_id.as_str(), runs[0].status.as_str()),
+        (crashed.as_str(), "running")
+    );
 
     // Taken over: the stuck run is marked, the new one does one unit of
     // work and checkpoints.
@@ -234,24 +233,30 @@ async fn hard_killed_runs_are_taken_over_and_resumed_from_the_checkpoint() {
             .map(|r| r.status.clone())
     };
     assert_eq!(status_of(&runs, &crashed).as_deref(), Some("taken_over"));
-    assert_eq!(status_of(&runs, &first.run_id).as_deref(), Some("checkpointed"));
+    assert_eq!(
+        status_of(&runs, &first.run_id).as_deref(),
+        Some("checkpointed")
+    );
     let state = env.store.get_task_state(name).await.unwrap().unwrap();
     let checkpoint = state.checkpoint.clone().expect("a checkpoint");
     assert_eq!(checkpoint["run_id"], first.run_id.as_str());
-    assert!(state.watermark.is_none(), "no run of this task succeeded yet");
+    assert!(
+        state.watermark.is_none(),
+        "no run of this task succeeded yet"
+    );
 
     // 2. The continuation is killed as well: stale lease + leftover
     //    checkpoint.
     env.sims.script_faults(Server::Northpass, hang_from(6));
-    kill_when_hung(
-        &env,
-        run_task(&deps, task, Mode::Full, Budget::unlimited()),
-    )
-    .await;
+    kill_when_hung(&env, run_task(&deps, task, Mode::Full, Budget::unlimited())).await;
     env.sims.script_faults(Server::Northpass, Vec::new());
     let crashed2 = make_lease_stale(&env, name).await;
     let state = env.store.get_task_state(name).await.unwrap().unwrap();
-    assert_eq!(state.checkpoint, Some(checkpoint), "the checkpoint is still there");
+    assert_eq!(
+        state.checkpoint,
+        Some(checkpoint),
+        "the checkpoint is still there"
+    );
 
     // Taken over and resumed from that checkpoint: same run, next
     // invocation, and fewer transcripts fetched than a run from scratch.
@@ -259,7 +264,10 @@ async fn hard_killed_runs_are_taken_over_and_resumed_from_the_checkpoint() {
     let resumed = run_task(&deps, task, Mode::Full, Budget::unlimited()).await;
     let resumed_requests = transcript_requests(&env) - before;
     assert_eq!(resumed.status, RunStatus::Succeeded, "{resumed:#?}");
-    assert_eq!(resumed.run_id, first.run_id, "continued the checkpointed run");
+    assert_eq!(
+        resumed.run_id, first.run_id,
+        "continued the checkpointed run"
+    );
     assert_eq!(resumed.invocations, 2, "{resumed:#?}");
     assert!(
         resumed.message.as_deref().unwrap_or("").contains(&crashed2),
@@ -267,10 +275,16 @@ async fn hard_killed_runs_are_taken_over_and_resumed_from_the_checkpoint() {
     );
     assert!(env.store.get_lease(name).await.unwrap().is_none());
     let state = env.store.get_task_state(name).await.unwrap().unwrap();
-    assert!(state.checkpoint.is_none() && state.watermark.is_some(), "{state:?}");
+    assert!(
+        state.checkpoint.is_none() && state.watermark.is_some(),
+        "{state:?}"
+    );
     let runs: Vec<RunRecordV2> = env.store.recent_runs(name, 10).await.unwrap();
     assert!(runs.iter().all(|r| r.status != "running"), "{runs:#?}");
-    assert_eq!(status_of(&runs, &first.run_id).as_deref(), Some("succeeded"));
+    assert_eq!(
+        status_of(&runs, &first.run_id).as_deref(),
+        Some("succeeded")
+    );
 
     for task in TaskName::ALL
         .into_iter()

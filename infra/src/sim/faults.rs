@@ -478,11 +478,8 @@ mod tests {
                 None
             ]
         );
-        let mut forever = FaultScript::new(vec![ScriptedFault::from_nth(
-            "",
-            3,
-            FaultAction::Truncate,
-        )]);
+        let mut forever =
+            FaultScript::new(vec![ScriptedFault::from_nth("", 3, FaultAction::Truncate)]);
         let hits = (0..10).filter(|_| forever.next("GET /x").is_some()).count();
         assert_eq!(hits, 8);
     }

@@ -144,7 +144,8 @@ pub async fn fetch(
         &groups,
         &deps.config.legal_forms,
         &mut run.counts,
-    ).await?;
+    )
+    .await?;
     touched.add(relinked);
     touched.add(partners_of_groups(store, &touched_groups).await?);
     Ok(Fetched::Done(touched))
