@@ -466,6 +466,20 @@ impl TestEnv {
             items.sort();
             out.insert(t.to_string(), items);
         }
+        // Enrollments live in their user's partition, outside the type index.
+        let mut enrollments = Vec::new();
+        for u in self.store.all_users().await.expect("users") {
+            for e in self
+                .store
+                .user_enrollments(&u.id)
+                .await
+                .expect("enrollments")
+            {
+                enrollments.push(serde_json::to_string(&e).expect("json"));
+            }
+        }
+        enrollments.sort();
+        out.insert(e::ENROLLMENT.to_string(), enrollments);
         out
     }
 

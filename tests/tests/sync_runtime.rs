@@ -142,12 +142,13 @@ async fn kill_when_hung<F: std::future::Future<Output = portal_sync::RunSummary>
     env: &TestEnv,
     run: F,
 ) {
+    let hangs_before = env.sims.stats().northpass.hangs;
     tokio::pin!(run);
     loop {
         tokio::select! {
             s = &mut run => panic!("the run ended instead of hanging: {s:#?}"),
             _ = tokio::time::sleep(Duration::from_millis(20)) => {
-                if env.sims.stats().northpass.hangs > 0 {
+                if env.sims.stats().northpass.hangs > hangs_before {
                     return;
                 }
             }
@@ -354,13 +355,11 @@ async fn tiny_budget_checkpoints_and_ends_like_a_one_shot_run() {
 
 /// Stored enrollments and transcript fetch markers (type `TFETCH`), in a
 /// stable order.
-async fn enrollment_items(env: &TestEnv) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    for entity in [portal_core::store::keys::entity::ENROLLMENT, "TFETCH"] {
-        let mut items: Vec<serde_json::Value> = env.store.query_type_as(entity).await.unwrap();
-        items.sort_by_key(|v| v.to_string());
-        out.extend(items);
-    }
+async fn enrollment_items(env: &TestEnv) -> Vec<String> {
+    let mut items = env.data_items().await;
+    let mut out = items.remove("ENR").unwrap_or_default();
+    assert!(!out.is_empty(), "enrollments stored");
+    out.extend(items.remove("TFETCH").unwrap_or_default());
     out
 }
 
