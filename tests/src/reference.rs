@@ -264,11 +264,7 @@ fn npcu(v: Option<&Value>) -> u32 {
         Some(Value::Number(n)) => n.as_f64(),
         _ => None,
     };
-    match n {
-        Some(x) if x == 1.0 => 1,
-        Some(x) if x == 2.0 => 2,
-        _ => 0,
-    }
+    n.filter(|x| [1.0, 2.0].contains(x)).map_or(0, |x| x as u32)
 }
 
 fn array<'a>(v: &'a Value, key: &str) -> &'a [Value] {

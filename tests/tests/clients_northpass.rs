@@ -268,11 +268,7 @@ fn parse_npcu_value(v: Option<&serde_json::Value>) -> u8 {
         Some(serde_json::Value::Number(n)) => n.as_f64(),
         _ => None,
     };
-    match x {
-        Some(x) if x == 1.0 => 1,
-        Some(x) if x == 2.0 => 2,
-        _ => 0,
-    }
+    x.filter(|x| [1.0, 2.0].contains(x)).map_or(0, |x| x as u8)
 }
 
 #[tokio::test]

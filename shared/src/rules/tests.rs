@@ -589,7 +589,7 @@ fn oracle_kept<'a>(
         let key = (r.user_id.clone(), r.course_id.clone());
         let replace = match kept.get(&key) {
             None => true,
-            Some(old) => rank(r) > rank(*old),
+            Some(old) => rank(r) > rank(old),
         };
         if replace {
             kept.insert(key, r);
