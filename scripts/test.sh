@@ -17,6 +17,12 @@ cd "$repo_root"
 
 bash infra/scripts/emulator-venv.sh
 
+# Property tests: more cases than proptest's 256 when CI runs them (their
+# generators are cheap; the rules' whole suite stays well under a minute).
+if [[ "${CI:-}" == "true" ]]; then
+  export PROPTEST_CASES="${PROPTEST_CASES:-2048}"
+fi
+
 if [[ $# -eq 0 ]]; then
   set -- --workspace
 fi

@@ -4,7 +4,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::Instant;
 
 use chrono::{Months, TimeDelta};
 use common::*;
@@ -45,15 +44,13 @@ fn same_seed_gives_byte_identical_exports_other_seed_differs() {
 }
 
 #[test]
-fn reference_scale_is_generated_quickly() {
-    let t = Instant::now();
+fn reference_scale_has_the_documented_sizes() {
+    // How long generation takes is measured in the bench, not asserted.
     let ds = generate(&GenOptions {
         size: DatasetSize::Ref,
         seed: 7,
         as_of: as_of(),
     });
-    let secs = t.elapsed().as_secs_f64();
-    assert!(secs < 30.0, "took {secs}s");
     assert_eq!(ds.people.len(), 33_000);
     assert_eq!(ds.groups.len(), 1_400);
     assert_eq!(ds.courses.len(), 450);

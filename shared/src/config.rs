@@ -15,6 +15,7 @@ use crate::model::{
     CategoryMap, CategoryMatcher, CategoryRule, Tier, TierRequirements, DEFAULT_VALIDITY_MONTHS,
     DEFAULT_WARNING_DAYS,
 };
+use crate::rules::matching::{LegalForms, DEFAULT_LEGAL_FORMS};
 
 /// Configuration problem, always naming the variable at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +47,7 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ("PORTAL_UNTRACKED_TIERS", "Pending", "CRM tiers whose partners are not tracked"),
     ("PORTAL_INTERNAL_DOMAINS", "", "Comma-separated e-mail domains of the vendor's own staff; such contacts are skipped"),
     ("PORTAL_SHARED_MAILBOXES", "demo,sales,support,test,accounts", "Local parts that mark a shared mailbox; such contacts are skipped"),
+    ("PORTAL_LEGAL_FORMS", crate::rules::matching::DEFAULT_LEGAL_FORMS, "Comma-separated legal forms ignored at the end of partner and LMS group names when matching them (dots and case do not matter)"),
     ("NORTHPASS_BASE_URL", "https://api.northpass.com", "Northpass LMS API base URL"),
     ("NORTHPASS_API_KEY", "", "Northpass API key (local/dev); prefer NORTHPASS_API_KEY_SECRET_ARN in AWS"),
     ("NORTHPASS_API_KEY_SECRET_ARN", "", "Secrets Manager ARN holding the Northpass API key"),
@@ -171,6 +173,9 @@ pub struct Config {
     pub internal_domains: Vec<String>,
     /// Lower-cased shared-mailbox local parts (`PORTAL_SHARED_MAILBOXES`).
     pub shared_mailboxes: Vec<String>,
+    /// Name suffixes that are noise when matching partners to LMS groups
+    /// (`PORTAL_LEGAL_FORMS`).
+    pub legal_forms: LegalForms,
     /// `NORTHPASS_*`.
     pub northpass: NorthpassConfig,
     /// `IMPARTNER_*`.
@@ -447,6 +452,10 @@ impl Config {
             shared_mailboxes: env.list_or(
                 "PORTAL_SHARED_MAILBOXES",
                 "demo,sales,support,test,accounts",
+            ),
+            legal_forms: LegalForms::parse(
+                &env.get("PORTAL_LEGAL_FORMS")
+                    .unwrap_or_else(|| DEFAULT_LEGAL_FORMS.to_string()),
             ),
             northpass: NorthpassConfig {
                 base_url: parse_url(

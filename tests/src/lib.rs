@@ -27,6 +27,11 @@ use portal_sync::{Deps, Mode, RunStatus, RunSummary, SyncOptions, TaskName};
 
 pub use portal_infra::datagen::INTERNAL_DOMAIN;
 
+pub mod reference;
+
+use reference::{diff_maps, Reference, Rules};
+use std::collections::BTreeMap;
+
 /// The as-of day every test uses unless told otherwise.
 pub fn default_as_of() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 23).expect("valid date")
@@ -217,18 +222,14 @@ impl TestEnv {
 /// See [`TestEnvOptions::accounts`]. People, courses and transcripts stay
 /// (users outside the kept partners become orphans, as in real data).
 fn trim_to_accounts(data: &mut Dataset, k: usize) {
-    use portal_core::rules::matching::{normalize_name, strip_ptr};
+    use reference::{crm_text, normalised, LEGAL_FORMS};
     use std::collections::HashSet;
-    let str_of = |a: &datagen::PrmRecord, f: &str| {
-        a.get(f)
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+    let forms: Vec<String> = LEGAL_FORMS.iter().map(|f| f.to_string()).collect();
+    let norm = |n: &str| normalised(n, &forms);
     let group_names: HashSet<String> = data
         .groups
         .iter()
-        .map(|g| normalize_name(strip_ptr(&g.attributes.name)))
+        .map(|g| norm(&g.attributes.name))
         .collect();
     // Tracked partners with an LMS group: the ones whose users the
     // enrollment sync fetches (Pending/Inactive ones are not tracked).
@@ -236,30 +237,30 @@ fn trim_to_accounts(data: &mut Dataset, k: usize) {
         .accounts
         .iter()
         .filter(|a| {
-            str_of(a, "Account_Status__cf") == "Active"
-                && !matches!(str_of(a, "Partner_Tier__cf").as_str(), "Pending" | "")
-                && group_names.contains(&normalize_name(&str_of(a, "Name")))
+            crm_text(a, "Account_Status__cf").as_deref() == Some("Active")
+                && !matches!(
+                    crm_text(a, "Partner_Tier__cf").as_deref(),
+                    Some("Pending") | None
+                )
+                && group_names.contains(&norm(&crm_text(a, "Name").unwrap_or_default()))
         })
         .take(k)
         .cloned()
         .collect();
-    let ids: HashSet<i64> = data
+    let ids: HashSet<String> = data
         .accounts
         .iter()
-        .filter_map(|a| a.get("Id").and_then(serde_json::Value::as_i64))
+        .filter_map(|a| crm_text(a, "Id"))
         .collect();
     let names: HashSet<String> = data
         .accounts
         .iter()
-        .map(|a| normalize_name(&str_of(a, "Name")))
+        .map(|a| norm(&crm_text(a, "Name").unwrap_or_default()))
         .collect();
-    data.users.retain(|u| {
-        u.get("AccountId")
-            .and_then(serde_json::Value::as_i64)
-            .is_some_and(|id| ids.contains(&id))
-    });
+    data.users
+        .retain(|u| crm_text(u, "AccountId").is_some_and(|id| ids.contains(&id)));
     for g in &data.groups {
-        if !names.contains(&normalize_name(strip_ptr(&g.attributes.name))) {
+        if !names.contains(&norm(&g.attributes.name)) {
             if let Some(m) = data.memberships.get_mut(&g.id) {
                 m.clear();
             }
@@ -316,273 +317,194 @@ fn unique_table() -> String {
     )
 }
 
-/// The expected result computed straight from a generator [`Dataset`]:
-/// the raw JSON items are converted to the model here (independently of
-/// the sync's conversion) and fed to the pure rules.
-pub mod truth {
-    use std::collections::{BTreeMap, HashMap};
-
-    use chrono::{DateTime, Utc};
-    use portal_core::config::Config;
-    use portal_core::model::{
-        CertStatus, Contact, Course, Enrollment, LmsGroup, LmsUser, Membership, Partner,
-        PartnerSummary, ProgressStatus, RecordSource, SummaryView, Tier,
-    };
-    use portal_core::rules::filters::{contact_exclusion, partner_tracked};
-    use portal_core::rules::matching::GroupMatcher;
-    use portal_core::rules::rows::build_cert_rows;
-    use portal_core::rules::summary::{build_partner_summary, PartnerData};
-    use portal_core::sources::wire::{npcu_from_value, parse_datetime_lenient};
-    use portal_infra::datagen::Dataset;
-    use serde_json::Value;
-
-    pub struct Truth {
-        pub partners: Vec<Partner>,
-        pub groups: Vec<LmsGroup>,
-        pub memberships: Vec<Membership>,
-        pub contacts: Vec<Contact>,
-        pub users: Vec<LmsUser>,
-        pub enrollments: Vec<Enrollment>,
-        pub courses: Vec<Course>,
-        config: Config,
-    }
-
-    fn date(s: &Option<String>) -> Option<DateTime<Utc>> {
-        s.as_deref().and_then(parse_datetime_lenient)
-    }
-
-    fn text(r: &serde_json::Map<String, Value>, k: &str) -> Option<String> {
-        match r.get(k)? {
-            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
-    }
-
-    impl Truth {
-        pub fn from_dataset(ds: &Dataset, config: &Config) -> Truth {
-            let users: Vec<LmsUser> = ds
-                .people
-                .iter()
-                .map(|p| LmsUser {
-                    id: p.id.clone(),
-                    email: p.attributes.email.trim().to_string(),
-                    first_name: Some(p.attributes.first_name.clone()),
-                    last_name: Some(p.attributes.last_name.clone()),
-                    created_at: parse_datetime_lenient(&p.attributes.created_at),
-                    updated_at: parse_datetime_lenient(&p.attributes.updated_at),
-                    last_active_at: date(&p.attributes.last_active_at),
-                    deactivated_at: date(&p.attributes.deactivated_at),
-                })
-                .collect();
-            let groups: Vec<LmsGroup> = ds
-                .groups
-                .iter()
-                .map(|g| LmsGroup {
-                    id: g.id.clone(),
-                    name: g.attributes.name.clone(),
-                    ..Default::default()
-                })
-                .collect();
-            let memberships = ds
-                .memberships
-                .iter()
-                .flat_map(|(gid, ms)| {
-                    ms.iter().map(move |m| Membership {
-                        group_id: gid.clone(),
-                        user_id: m.relationships.person.data.id.clone(),
-                    })
-                })
-                .collect();
-            let props: HashMap<&str, &serde_json::Map<String, Value>> = ds
-                .properties
-                .iter()
-                .map(|p| {
-                    (
-                        p.relationships.course.data.id.as_str(),
-                        &p.attributes.properties,
-                    )
-                })
-                .collect();
-            let courses = ds
-                .courses
-                .iter()
-                .map(|c| {
-                    let p = props.get(c.id.as_str());
-                    Course {
-                        id: c.id.clone(),
-                        name: c.display_name().to_string(),
-                        npcu: npcu_from_value(p.and_then(|p| p.get("npcu"))),
-                        category: p.and_then(|p| text(p, "category")),
-                        validity_months: config.default_validity_months,
-                        ..Default::default()
-                    }
-                })
-                .collect();
-            let mut enrollments = Vec::new();
-            for (uid, ts) in &ds.transcripts {
-                for t in ts.iter().filter(|t| t.attributes.resource_type == "course") {
-                    let a = &t.attributes;
-                    let Some(progress) = ProgressStatus::parse(&a.progress_status) else {
-                        continue;
-                    };
-                    enrollments.push(Enrollment {
-                        user_id: uid.clone(),
-                        course_id: a.resource_id.clone(),
-                        progress,
-                        enrolled_at: date(&a.enrolled_at),
-                        started_at: date(&a.started_at),
-                        completed_at: date(&a.completed_at),
-                        expires_at: date(&a.expires_at),
-                        score: a.score.map(f64::from),
-                        source: RecordSource::Lms,
-                    });
-                }
-            }
-            let mut partners: Vec<Partner> = ds
-                .accounts
-                .iter()
-                .map(|a| {
-                    let tier = text(a, "Partner_Tier__cf").and_then(|t| Tier::parse(&t));
-                    let active = text(a, "Account_Status__cf")
-                        .is_some_and(|s| s.eq_ignore_ascii_case("active"));
-                    Partner {
-                        id: text(a, "Id").unwrap_or_default(),
-                        name: text(a, "Name").unwrap_or_default(),
-                        tier,
-                        account_status_active: active,
-                        tracked: partner_tracked(active, tier, &config.untracked_tiers),
-                        ..Default::default()
-                    }
-                })
-                .collect();
-            let matcher = GroupMatcher::new(&groups);
-            for p in &mut partners {
-                p.lms_group_id = matcher.match_partner(p).map(|m| m.group_id);
-            }
-            let contacts = ds
-                .users
-                .iter()
-                .filter_map(|u| {
-                    let email = text(u, "Email").unwrap_or_default();
-                    if contact_exclusion(&email, &config.internal_domains, &config.shared_mailboxes)
-                        .is_some()
-                    {
-                        return None;
-                    }
-                    Some(Contact {
-                        id: text(u, "Id").unwrap_or_default(),
-                        email,
-                        account_id: text(u, "AccountId"),
-                        active: u.get("IsActive").and_then(Value::as_bool).unwrap_or(true),
-                        ..Default::default()
-                    })
-                })
-                .collect();
-            Truth {
-                partners,
-                groups,
-                memberships,
-                contacts,
-                users,
-                enrollments,
-                courses,
-                config: config.clone(),
-            }
-        }
-
-        fn data<'a>(&'a self, p: &'a Partner) -> PartnerData<'a> {
-            PartnerData {
-                partner: p,
-                group: p
-                    .lms_group_id
-                    .as_deref()
-                    .and_then(|g| self.groups.iter().find(|x| x.id == g)),
-                memberships: &self.memberships,
-                contacts: &self.contacts,
-                users: &self.users,
-                enrollments: &self.enrollments,
-                courses: &self.courses,
-                manual_awards: &[],
-                org_certs: &[],
-                categories: &self.config.categories,
-                default_validity_months: self.config.default_validity_months,
-            }
-        }
-
-        pub fn summary(&self, p: &Partner, now: DateTime<Utc>) -> PartnerSummary {
-            build_partner_summary(&self.data(p), now)
-        }
-
-        /// Partner id → numbers at `now` (NPCU, gap, …).
-        pub fn views(&self, now: DateTime<Utc>) -> BTreeMap<String, SummaryView> {
-            self.partners
-                .iter()
-                .map(|p| {
-                    let v = self.summary(p, now).view(
-                        now,
-                        self.config.warning_days,
-                        &self.config.tiers,
-                    );
-                    (p.id.clone(), v)
-                })
-                .collect()
-        }
-
-        /// (partner, user, course) → status at `now`, for every dashboard row.
-        pub fn statuses(
-            &self,
-            now: DateTime<Utc>,
-        ) -> BTreeMap<(String, String, String), CertStatus> {
-            let mut out = BTreeMap::new();
-            for p in &self.partners {
-                for r in build_cert_rows(&self.data(p)) {
-                    let s = r.status(now, self.config.warning_days);
-                    out.insert((p.id.clone(), r.user_id, r.course_id), s);
-                }
-            }
-            out
-        }
-    }
-}
-
-/// What the store holds after a sync, in the same shapes as [`truth`].
+/// What the store holds after a sync, in the shapes of [`reference`].
 pub mod observed {
     use std::collections::BTreeMap;
 
     use chrono::{DateTime, Utc};
     use portal_core::config::Config;
-    use portal_core::model::{CertStatus, SummaryView};
+    use portal_core::model::CertStatus;
     use portal_core::store::Store;
 
-    pub async fn views(
+    use crate::reference::{Numbers, Status};
+
+    /// Partner id → numbers at `now`, as the reports compute them from the
+    /// stored summaries.
+    pub async fn numbers(
         store: &Store,
         config: &Config,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<BTreeMap<String, SummaryView>> {
+    ) -> anyhow::Result<BTreeMap<String, Numbers>> {
         Ok(store
             .all_summaries()
             .await?
             .into_iter()
             .map(|s| {
                 let v = s.view(now, config.warning_days, &config.tiers);
-                (s.partner_id, v)
+                let n = Numbers {
+                    npcu: v.npcu,
+                    certifications: v.certifications,
+                    certified_users: v.certified_users,
+                    expiring: v.expiring,
+                    by_category: v
+                        .by_category
+                        .iter()
+                        .map(|(k, t)| (k.clone(), (t.users, t.npcu, t.certifications)))
+                        .collect(),
+                    user_count: s.user_count,
+                    gap: Some(v.gap),
+                };
+                (s.partner_id, n)
             })
             .collect())
     }
 
+    pub fn status(s: CertStatus) -> Status {
+        match s {
+            CertStatus::Enrolled => Status::Enrolled,
+            CertStatus::InProgress => Status::InProgress,
+            CertStatus::Active => Status::Active,
+            CertStatus::Expiring => Status::Expiring,
+            CertStatus::Expired => Status::Expired,
+        }
+    }
+
+    /// (partner, user, course) → status at `now` of every dashboard row.
     pub async fn statuses(
         store: &Store,
         config: &Config,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<BTreeMap<(String, String, String), CertStatus>> {
+    ) -> anyhow::Result<BTreeMap<(String, String, String), Status>> {
         let mut out = BTreeMap::new();
         for p in store.all_partners().await? {
             for r in store.partner_dashboard(&p.id).await?.certs {
-                let s = r.status(now, config.warning_days);
+                let s = status(r.status(now, config.warning_days));
                 out.insert((p.id.clone(), r.user_id, r.course_id), s);
             }
         }
         Ok(out)
+    }
+
+    /// Partner id → (tracked, linked group).
+    pub async fn links(store: &Store) -> anyhow::Result<BTreeMap<String, (bool, Option<String>)>> {
+        Ok(store
+            .all_partners()
+            .await?
+            .into_iter()
+            .map(|p| (p.id, (p.tracked, p.lms_group_id)))
+            .collect())
+    }
+}
+
+impl TestEnv {
+    /// The reference result of the simulators' current data, at the
+    /// documented default rules.
+    pub fn reference(&self) -> Reference {
+        self.reference_with(&Rules::defaults(&[INTERNAL_DOMAIN]))
+    }
+
+    pub fn reference_with(&self, rules: &Rules) -> Reference {
+        Reference::from_dataset(&self.sims.dataset_snapshot(), rules)
+    }
+
+    /// Every difference between what the store holds (partner links,
+    /// numbers at `now`, dashboard row statuses) and `want`; empty = equal.
+    pub async fn diffs_against(&self, want: &Reference) -> Vec<String> {
+        let mut out = Vec::new();
+        let links: BTreeMap<String, (bool, Option<String>)> = want
+            .partners
+            .values()
+            .map(|p| (p.id.clone(), (p.tracked, p.group_id.clone())))
+            .collect();
+        let got = observed::links(&self.store).await.expect("partners");
+        out.extend(diff_maps("partner (tracked, group)", &links, &got));
+
+        let wn = want.numbers(self.now);
+        let mut gn = observed::numbers(&self.store, &self.config, self.now)
+            .await
+            .expect("summaries");
+        // The gap is compared only where the tier has a documented
+        // requirement.
+        for (id, n) in gn.iter_mut() {
+            if wn.get(id).is_none_or(|w| w.gap.is_none()) {
+                n.gap = None;
+            }
+        }
+        out.extend(diff_maps("numbers of partner", &wn, &gn));
+
+        let ws = want.statuses(self.now);
+        let gs = observed::statuses(&self.store, &self.config, self.now)
+            .await
+            .expect("dashboards");
+        out.extend(diff_maps("row status", &ws, &gs));
+        out
+    }
+
+    /// Every data item of the table (not the task bookkeeping: leases, run
+    /// records, task states), as sorted JSON per entity type — for "nothing
+    /// lost, nothing half-written" comparisons.
+    pub async fn data_items(&self) -> BTreeMap<String, Vec<String>> {
+        use portal_core::store::keys::entity as e;
+        let mut out = BTreeMap::new();
+        for t in [
+            e::PARTNER,
+            e::SUMMARY,
+            e::CERT,
+            e::ORGCERT,
+            e::USER,
+            e::ENROLLMENT,
+            e::GROUP,
+            e::MEMBER,
+            e::COURSE,
+            e::CONTACT,
+            e::EMAIL,
+            "TFETCH",
+        ] {
+            let items: Vec<serde_json::Value> =
+                self.store.query_type_as(t).await.expect("query type");
+            let mut items: Vec<String> = items.iter().map(|v| v.to_string()).collect();
+            items.sort();
+            out.insert(t.to_string(), items);
+        }
+        // Enrollments live in their user's partition, outside the type index.
+        let mut enrollments = Vec::new();
+        for u in self.store.all_users().await.expect("users") {
+            for e in self
+                .store
+                .user_enrollments(&u.id)
+                .await
+                .expect("enrollments")
+            {
+                enrollments.push(serde_json::to_string(&e).expect("json"));
+            }
+        }
+        enrollments.sort();
+        out.insert(e::ENROLLMENT.to_string(), enrollments);
+        out
+    }
+
+    /// The task's stored watermark (start of its last successful run).
+    pub async fn watermark(&self, task: &str) -> Option<DateTime<Utc>> {
+        self.store
+            .get_task_state(task)
+            .await
+            .expect("task state")
+            .and_then(|s| s.watermark)
+    }
+
+    /// [`TestEnv::diffs_against`] the default [`TestEnv::reference`].
+    pub async fn reference_diffs(&self) -> Vec<String> {
+        self.diffs_against(&self.reference()).await
+    }
+
+    /// Panics listing the differences from the reference model.
+    pub async fn assert_matches_reference(&self) {
+        let d = self.reference_diffs().await;
+        assert!(
+            d.is_empty(),
+            "{} differences from the reference model:\n{}",
+            d.len(),
+            d.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+        );
     }
 }

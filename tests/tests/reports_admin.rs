@@ -19,7 +19,14 @@ async fn admin_operations() {
     // Task status: every task has a successful last run after the sync.
     let t = w.admin_json("/api/admin/tasks").await;
     let tasks = t["data"].as_array().unwrap();
-    assert!(tasks.len() >= 7);
+    let names: std::collections::BTreeSet<&str> =
+        tasks.iter().map(|t| t["task"].as_str().unwrap()).collect();
+    let want: std::collections::BTreeSet<&str> = portal_sync::TaskName::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    assert_eq!(names, want, "one status per task");
+    assert_eq!(tasks.len(), want.len());
     for task in tasks {
         assert_eq!(task["running"], false, "{task}");
         assert!(task["last_run"].is_object(), "{task}");
@@ -34,6 +41,7 @@ async fn admin_operations() {
     assert_eq!(r.status(), 400);
 
     // Run now: accepted and handed to the runner with the mode.
+    let runs_before = crm_partner_runs(&w).await.len();
     let r = w
         .send(
             Method::POST,
@@ -44,6 +52,20 @@ async fn admin_operations() {
         .await;
     assert_eq!(r.status(), 202);
     assert_eq!(w.runs.lock().unwrap()[0].0, "crm-partners");
+    // The started run works on the same table as the edits below: wait for
+    // its record to say it finished, so it cannot race them.
+    let mut finished = None;
+    for _ in 0..1200 {
+        let runs = crm_partner_runs(&w).await;
+        if runs.len() > runs_before && runs[0].status != "running" {
+            finished = Some(runs[0].clone());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let finished = finished.expect("the started crm-partners run finished");
+    assert_eq!(finished.status, "succeeded", "{finished:?}");
+    assert_eq!(finished.mode, "full");
     let r = w
         .send(
             Method::POST,
@@ -172,7 +194,11 @@ async fn admin_operations() {
     assert!(r.text().await.unwrap().contains("starts_at"));
 
     // Pin a partner without group to some group.
-    if let Some(s) = sums.iter().find(|s| s.lms_group_id.is_none()) {
+    {
+        let s = sums
+            .iter()
+            .find(|s| s.lms_group_id.is_none())
+            .expect("a partner without group");
         let group = store
             .all_groups()
             .await
@@ -227,4 +253,12 @@ async fn admin_operations() {
         404
     );
     assert!(!store.is_opted_out("other@example.com").await.unwrap());
+}
+
+async fn crm_partner_runs(w: &reports_support::World) -> Vec<portal_core::tasks::RunRecordV2> {
+    w.env
+        .store
+        .recent_runs("crm-partners", 20)
+        .await
+        .expect("run history")
 }

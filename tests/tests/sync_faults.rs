@@ -1,136 +1,143 @@
-//! Faults of the sources during a sync: 429 storms, 5xx bursts, malformed
-//! pages, hung requests. The run either completes correctly or fails
-//! cleanly; data written before stays; a re-run converges to the truth.
+//! Faults of the sources during a sync, scripted request by request so
+//! every run meets exactly the same ones: 5xx, 429 storms, truncated pages
+//! and hung requests that the clients' retries absorb (the result equals the
+//! reference model), and outages that fail a task cleanly — nothing lost,
+//! the lease released, the watermark unchanged — after which a clean re-run
+//! equals the reference model.
 
 use std::time::Duration;
 
-use portal_e2e::{observed, truth::Truth, TestEnv, TestEnvOptions};
-use portal_infra::sim::{Server, ServerOptions};
+use portal_e2e::{TestEnv, TestEnvOptions};
+use portal_infra::sim::{FaultAction, ScriptedFault, Server};
 use portal_sync::{Mode, RunStatus, TaskName};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_complete_correctly_or_fail_cleanly_and_rerun_converges() {
-    // Mixed faults on both servers; the clients' retries absorb them.
-    // Sized so every kind is met a few times but waited for little: the
-    // client paces below the server's limit (429s come only from the
-    // client's bigger burst after an idle spell, each costing the ≥ 1 s
-    // Retry-After), and a hang outlasts the client's 2 s timeout
-    // (`fast_northpass_config`) without keeping the server busy for long.
-    let noisy = ServerOptions {
-        rate_limit: Some(60.0),
-        burst: 5,
-        p_5xx: 0.08,
-        p_malformed: 0.05,
-        p_hang: 0.03,
-        hang: Duration::from_secs(4),
-        seed: 11,
-        ..Default::default()
-    };
+fn status(code: u16) -> FaultAction {
+    FaultAction::Status {
+        code,
+        retry_after: None,
+    }
+}
+
+async fn small_env() -> TestEnv {
     // A handful of partners: every fault path is exercised just the same.
-    let env = TestEnv::start(TestEnvOptions {
-        northpass: noisy.clone(),
-        impartner: ServerOptions {
-            rate_limit: None,
-            seed: 12,
-            ..noisy.clone()
-        },
-        northpass_rate: 50.0,
+    TestEnv::start(TestEnvOptions {
         accounts: Some(10),
         ..Default::default()
     })
     .await
-    .unwrap();
-    let runs = portal_sync::run_all(&env.deps, Mode::Full, None).await;
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_faults_are_absorbed_and_the_result_equals_the_reference() {
+    let env = small_env().await;
+    env.sims.script_faults(
+        Server::Northpass,
+        vec![
+            ScriptedFault::nth("GET /v2/people", 1, status(503)),
+            ScriptedFault::nth("GET /v2/groups", 1, FaultAction::Truncate),
+            ScriptedFault::nth("GET /v2/courses", 1, status(502)),
+            ScriptedFault::nth("/memberships", 2, status(500)),
+            // A hang outlasts the client's 2 s timeout (`fast_northpass_config`).
+            ScriptedFault::nth(
+                "GET /v2/transcripts",
+                2,
+                FaultAction::Hang(Duration::from_secs(4)),
+            ),
+            // A 429 storm, with and without Retry-After.
+            ScriptedFault::run(
+                "GET /v2/transcripts",
+                4,
+                3,
+                FaultAction::Status {
+                    code: 429,
+                    retry_after: Some(1),
+                },
+            ),
+            ScriptedFault::run("GET /v2/transcripts", 7, 2, status(429)),
+            ScriptedFault::nth("GET /v2/transcripts", 9, FaultAction::Truncate),
+        ],
+    );
+    env.sims.script_faults(
+        Server::Impartner,
+        vec![
+            ScriptedFault::nth("GET /api/objects/v1/Account", 1, status(500)),
+            ScriptedFault::nth("GET /api/objects/v1/User", 1, FaultAction::Truncate),
+        ],
+    );
+    let runs = env.sync_all(Mode::Full).await;
     let np = env.sims.stats().northpass;
-    eprintln!(
-        "faults seen: 429 {} 5xx {} malformed {} hangs {} of {} requests",
-        np.rate_limited, np.injected_5xx, np.malformed, np.hangs, np.total_requests
-    );
+    let prm = env.sims.stats().impartner;
+    assert_eq!(np.injected_5xx, 3, "{np:?}");
+    assert_eq!(np.malformed, 2, "{np:?}");
+    assert_eq!(np.hangs, 1, "{np:?}");
+    assert_eq!(np.rate_limited, 5, "{np:?}");
+    assert_eq!((prm.injected_5xx, prm.malformed), (1, 1), "{prm:?}");
+    for r in &runs {
+        assert!(r.error.is_none(), "{r:?}");
+    }
+    env.assert_matches_reference().await;
+    for t in TaskName::ALL {
+        assert!(env.store.get_lease(t.as_str()).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_fails_the_task_cleanly_and_loses_nothing() {
+    let env = small_env().await;
+    env.sync_all(Mode::Full).await;
+    env.assert_matches_reference().await;
+    let before = env.data_items().await;
     assert!(
-        np.rate_limited > 0 && np.injected_5xx > 0 && np.malformed > 0 && np.hangs > 0,
-        "{np:?}"
+        before["ENR"].len() > 10,
+        "data to lose: {:?}",
+        before["ENR"].len()
     );
-    let t = Truth::from_dataset(&env.dataset, &env.config);
-    if runs.iter().all(|r| r.status == RunStatus::Succeeded) {
-        // Completed: it must be correct.
-        assert_eq!(
-            observed::views(&env.store, &env.config, env.now)
-                .await
-                .unwrap(),
-            t.views(env.now)
+
+    // A source answers 503 from its n-th request on (transcripts after a
+    // few good ones): the task fails, whatever the interleaving of its
+    // concurrent fetches.
+    for (task, route, from) in [
+        (TaskName::LmsEnrollments, "GET /v2/transcripts", 3),
+        (TaskName::LmsUsers, "GET /v2/people", 1),
+        (TaskName::LmsGroups, "/memberships", 2),
+    ] {
+        let watermark = env.watermark(task.as_str()).await;
+        assert!(watermark.is_some(), "{task:?} ran before");
+        env.sims.script_faults(
+            Server::Northpass,
+            vec![ScriptedFault::from_nth(route, from, status(503))],
         );
-    } else {
-        // Failed: cleanly, with the error; a quiet re-run converges.
-        let failed = runs.iter().find(|r| r.status == RunStatus::Failed).unwrap();
-        assert!(failed.error.is_some(), "{failed:?}");
-        env.sims
-            .set_options(Server::Northpass, ServerOptions::default());
-        env.sims
-            .set_options(Server::Impartner, ServerOptions::default());
-        env.sync_all(Mode::Full).await;
-        assert_eq!(
-            observed::views(&env.store, &env.config, env.now)
-                .await
-                .unwrap(),
-            t.views(env.now)
+        let s = env.sync(task, Mode::Full).await;
+        assert_eq!(s.status, RunStatus::Failed, "{s:#?}");
+        let err = s.error.clone().unwrap_or_default();
+        assert!(
+            err.to_lowercase().contains("northpass") || err.contains("could not be fetched"),
+            "{err}"
         );
+        assert_eq!(env.data_items().await, before, "{task:?} changed data");
+        assert!(
+            env.store.get_lease(task.as_str()).await.unwrap().is_none(),
+            "{task:?} left its lease"
+        );
+        assert_eq!(env.watermark(task.as_str()).await, watermark, "{task:?}");
+        let state = env
+            .store
+            .get_task_state(task.as_str())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(state.checkpoint.is_none(), "{state:?}");
+        let runs: Vec<portal_core::tasks::RunRecordV2> =
+            env.store.recent_runs(task.as_str(), 1).await.unwrap();
+        assert_eq!(runs[0].status, "failed", "{runs:?}");
+        assert_eq!(runs[0].error.as_deref(), Some(err.as_str()));
     }
 
-    // A total outage of Northpass: the enrollment run fails cleanly, the
-    // data already there stays as it was, nothing is left locked.
-    let before = observed::views(&env.store, &env.config, env.now)
-        .await
-        .unwrap();
-    env.sims.set_options(
-        Server::Northpass,
-        ServerOptions {
-            p_5xx: 1.0,
-            ..Default::default()
-        },
-    );
-    let s =
-        portal_sync::run_to_completion(&env.deps, TaskName::LmsEnrollments, Mode::Full, None).await;
-    assert_eq!(s.status, RunStatus::Failed, "{s:?}");
-    assert!(
-        s.error
-            .as_deref()
-            .unwrap_or("")
-            .contains("could not be fetched"),
-        "{s:?}"
-    );
-    assert_eq!(
-        observed::views(&env.store, &env.config, env.now)
-            .await
-            .unwrap(),
-        before
-    );
-    assert!(env
-        .store
-        .get_lease("lms-enrollments")
-        .await
-        .unwrap()
-        .is_none());
-    let s = portal_sync::run_to_completion(&env.deps, TaskName::LmsUsers, Mode::Full, None).await;
-    assert_eq!(s.status, RunStatus::Failed);
-    assert!(
-        s.error.as_deref().unwrap_or("").contains("northpass"),
-        "{s:?}"
-    );
-
-    // Back to normal: a re-run converges to the truth.
-    env.sims
-        .set_options(Server::Northpass, ServerOptions::default());
+    // The outage ends: a clean re-run equals the reference model and
+    // finds nothing to change.
+    env.sims.script_faults(Server::Northpass, Vec::new());
     env.sync_all(Mode::Full).await;
-    assert_eq!(
-        observed::views(&env.store, &env.config, env.now)
-            .await
-            .unwrap(),
-        t.views(env.now)
-    );
-    assert_eq!(
-        observed::statuses(&env.store, &env.config, env.now)
-            .await
-            .unwrap(),
-        t.statuses(env.now)
-    );
+    env.assert_matches_reference().await;
+    assert_eq!(env.data_items().await, before, "re-run of unchanged data");
 }

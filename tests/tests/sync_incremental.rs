@@ -1,10 +1,11 @@
 //! After a full sync and a set of changes in both sources, an incremental
-//! sync picks up exactly those changes (the stored result equals the truth
+//! sync picks up exactly those changes (the stored result equals the reference model
 //! of the changed data) with a bounded number of Northpass requests.
 
 use std::collections::BTreeSet;
 
-use portal_e2e::{observed, truth::Truth, TestEnv, TestEnvOptions};
+use portal_e2e::reference::Progress;
+use portal_e2e::{TestEnv, TestEnvOptions};
 use portal_infra::sim::Mutation;
 use portal_sync::Mode;
 
@@ -14,28 +15,30 @@ async fn incremental_sync_picks_up_exactly_the_changes() {
     env.sync_all(Mode::Full).await;
     let full_requests = env.sims.stats().northpass.total_requests;
 
-    let t = Truth::from_dataset(&env.dataset, &env.config);
+    let t = env.reference();
     let linked: Vec<(&str, &str)> = t
-        .partners
-        .iter()
-        .filter(|p| p.tracked)
-        .filter_map(|p| p.lms_group_id.as_deref().map(|g| (p.id.as_str(), g)))
+        .tracked()
+        .filter_map(|p| p.group_id.as_deref().map(|g| (p.id.as_str(), g)))
         .collect();
-    let members_of = |g: &str| -> BTreeSet<&str> {
-        t.memberships
-            .iter()
-            .filter(|m| m.group_id == g)
-            .map(|m| m.user_id.as_str())
-            .collect()
-    };
-    let grouped: BTreeSet<&str> = t.memberships.iter().map(|m| m.user_id.as_str()).collect();
-    let active = |id: &str| t.users.iter().any(|u| u.id == id && u.is_active());
+    let members_of =
+        |g: &str| -> BTreeSet<&str> { t.groups[g].1.iter().map(String::as_str).collect() };
+    let grouped: BTreeSet<&str> = t
+        .groups
+        .values()
+        .flat_map(|(_, m)| m.iter().map(String::as_str))
+        .collect();
+    let active = |id: &str| t.users.get(id).is_some_and(|u| u.active);
     let cert_courses: BTreeSet<&str> = t
         .courses
-        .iter()
+        .values()
         .filter(|c| c.npcu > 0)
         .map(|c| c.id.as_str())
         .collect();
+    let completed = |u: &str, c: &str| {
+        t.records
+            .get(&(u.to_string(), c.to_string()))
+            .is_some_and(|r| r.progress == Progress::Completed)
+    };
 
     // 1. A partner user completes a certification they had not completed.
     let (_, g1) = linked[0];
@@ -44,17 +47,9 @@ async fn incremental_sync_picks_up_exactly_the_changes() {
         .iter()
         .filter(|u| active(u))
         .find_map(|u| {
-            let done: BTreeSet<&str> = t
-                .enrollments
-                .iter()
-                .filter(|e| {
-                    e.user_id == *u && e.progress == portal_core::model::ProgressStatus::Completed
-                })
-                .map(|e| e.course_id.as_str())
-                .collect();
             cert_courses
                 .iter()
-                .find(|c| !done.contains(*c))
+                .find(|c| !completed(u, c))
                 .map(|c| (u.to_string(), c.to_string()))
         })
         .expect("a member without some certification");
@@ -62,18 +57,17 @@ async fn incremental_sync_picks_up_exactly_the_changes() {
     let (_, g2) = linked[1];
     let orphan = t
         .users
-        .iter()
-        .find(|u| u.is_active() && !grouped.contains(u.id.as_str()) && u.email.contains('@'))
+        .values()
+        .find(|u| u.active && !grouped.contains(u.id.as_str()) && u.email.contains('@'))
         .expect("an orphan user")
         .id
         .clone();
     // 3. A certified partner user is deactivated.
     let certified: BTreeSet<&str> = t
-        .enrollments
-        .iter()
+        .records
+        .values()
         .filter(|e| {
-            e.progress == portal_core::model::ProgressStatus::Completed
-                && cert_courses.contains(e.course_id.as_str())
+            e.progress == Progress::Completed && cert_courses.contains(e.course_id.as_str())
         })
         .map(|e| e.user_id.as_str())
         .collect();
@@ -89,8 +83,8 @@ async fn incremental_sync_picks_up_exactly_the_changes() {
     let (p5, _) = linked[4];
     let orphan2 = t
         .users
-        .iter()
-        .filter(|u| u.is_active() && !grouped.contains(u.id.as_str()) && u.id != orphan)
+        .values()
+        .filter(|u| u.active && !grouped.contains(u.id.as_str()) && u.id != orphan)
         .find(|u| u.email.contains('@'))
         .expect("a second orphan")
         .clone();
@@ -135,21 +129,17 @@ async fn incremental_sync_picks_up_exactly_the_changes() {
         eprintln!("  {} {:?}", r.task, r.counts);
     }
 
-    let after = Truth::from_dataset(&sims.dataset_snapshot(), &env.config);
-    let want = after.views(env.now);
-    let got = observed::views(&env.store, &env.config, env.now)
-        .await
-        .unwrap();
-    assert_eq!(got, want);
-    assert_eq!(
-        observed::statuses(&env.store, &env.config, env.now)
-            .await
-            .unwrap(),
-        after.statuses(env.now)
-    );
+    let after = env.reference();
+    env.assert_matches_reference().await;
     // The changes are visible (the comparison above is not vacuous).
-    let before = t.views(env.now);
-    assert_ne!(before, want, "mutations changed nothing");
+    assert_ne!(
+        t.numbers(env.now),
+        after.numbers(env.now),
+        "mutations changed nothing"
+    );
+    assert!(!after.partners[p4].tracked, "{p4} is Pending now");
+    assert!(after.partners[linked[1].0].members.contains(&orphan));
+    assert!(!after.statuses(env.now).keys().any(|(_, u, _)| *u == gone));
 
     // Bounded: 1 page each of people, groups, courses; all property pages;
     // memberships of the 2 changed groups; transcripts of the users whose

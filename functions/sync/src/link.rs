@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use portal_core::model::{LmsGroup, Partner};
-use portal_core::rules::matching::GroupMatcher;
+use portal_core::rules::matching::{GroupMatcher, LegalForms};
 use portal_core::store::entities::partner_item;
 use portal_core::store::Store;
 use portal_core::tasks::Counts;
@@ -20,9 +20,10 @@ pub async fn relink_partners(
     store: &Store,
     partners: &mut [Partner],
     groups: &[LmsGroup],
+    legal_forms: &LegalForms,
     counts: &mut Counts,
 ) -> Result<BTreeSet<String>, SyncError> {
-    let matcher = GroupMatcher::new(groups);
+    let matcher = GroupMatcher::with_legal_forms(groups, legal_forms);
     let mut changed = Vec::new();
     let mut ids = BTreeSet::new();
     for p in partners.iter_mut() {

@@ -3,6 +3,12 @@
 //! hangs — all drawn from a seeded RNG so the same sequence of requests
 //! meets the same faults. (Concurrent clients interleave requests
 //! differently from run to run; reproducibility is per request order.)
+//!
+//! For tests that must meet a given fault whatever the timing, a
+//! [`FaultScript`] names them outright: "the 3rd request to
+//! `GET /v2/people` answers 503", "every transcript request from the 5th
+//! on hangs". Scripted faults come before the random ones and the rate
+//! limit, and are counted in the same statistics.
 
 use std::time::{Duration, Instant};
 
@@ -53,10 +59,108 @@ impl TokenBucket {
     }
 }
 
+/// What a scripted fault does to the request it hits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultAction {
+    /// Answer this status (429 gets a `Retry-After` of `retry_after`s).
+    Status { code: u16, retry_after: Option<u64> },
+    /// Wait this long, then answer 504 (a client timeout fires first).
+    Hang(Duration),
+    /// Wait this long, then serve normally.
+    Delay(Duration),
+    /// Serve the first half of the body.
+    Truncate,
+}
+
+/// One scripted fault: requests whose `"METHOD /route/template"` (as in
+/// [`ServerStats::requests`](crate::sim::ServerStats)) contains `route`
+/// are counted from 1; those numbered `from ..= from + times - 1` meet
+/// `action`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptedFault {
+    pub route: String,
+    pub from: u64,
+    /// `u64::MAX` = every later request too.
+    pub times: u64,
+    pub action: FaultAction,
+}
+
+impl ScriptedFault {
+    /// The `n`th matching request (1-based) meets `action`.
+    pub fn nth(route: &str, n: u64, action: FaultAction) -> Self {
+        ScriptedFault {
+            route: route.to_string(),
+            from: n,
+            times: 1,
+            action,
+        }
+    }
+
+    /// The `n`th matching request and every later one meet `action`.
+    pub fn from_nth(route: &str, n: u64, action: FaultAction) -> Self {
+        ScriptedFault {
+            times: u64::MAX,
+            ..ScriptedFault::nth(route, n, action)
+        }
+    }
+
+    /// Requests `n ..= n + times - 1` meet `action`.
+    pub fn run(route: &str, n: u64, times: u64, action: FaultAction) -> Self {
+        ScriptedFault {
+            times,
+            ..ScriptedFault::nth(route, n, action)
+        }
+    }
+}
+
+/// The faults one server meets, request by request.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FaultScript {
+    pub faults: Vec<ScriptedFault>,
+    /// How many requests each fault's route has seen.
+    seen: Vec<u64>,
+}
+
+impl FaultScript {
+    pub fn new(faults: Vec<ScriptedFault>) -> Self {
+        let seen = vec![0; faults.len()];
+        FaultScript { faults, seen }
+    }
+
+    /// Counts `key` against every fault and returns the first that hits.
+    fn next(&mut self, key: &str) -> Option<FaultAction> {
+        let mut hit = None;
+        for (f, n) in self.faults.iter().zip(self.seen.iter_mut()) {
+            if key.contains(&f.route) {
+                *n += 1;
+                let last = f.from.saturating_add(f.times.saturating_sub(1));
+                if hit.is_none() && (f.from..=last).contains(n) {
+                    hit = Some(f.action.clone());
+                }
+            }
+        }
+        hit
+    }
+}
+
+impl super::Sims {
+    /// Replaces the scripted faults of `server` (the random ones of its
+    /// [`ServerOptions`] stay; `set_options` clears the script).
+    pub fn script_faults(&self, server: Server, faults: Vec<ScriptedFault>) {
+        self.shared
+            .server(server)
+            .faults
+            .lock()
+            .expect("faults lock")
+            .script = FaultScript::new(faults);
+    }
+}
+
 pub(crate) struct FaultState {
     opts: ServerOptions,
     rng: ChaCha8Rng,
     bucket: Option<TokenBucket>,
+    script: FaultScript,
 }
 
 /// What happens to one request.
@@ -83,6 +187,7 @@ impl FaultState {
             rng: ChaCha8Rng::seed_from_u64(opts.seed),
             bucket,
             opts,
+            script: FaultScript::default(),
         }
     }
 
@@ -139,12 +244,44 @@ pub(crate) async fn api_layer(State(ctx): State<Ctx>, req: Request, next: Next) 
     let srv = ctx.shared.server(ctx.server);
     {
         let mut st = srv.stats();
-        *st.requests.entry(key).or_default() += 1;
+        *st.requests.entry(key.clone()).or_default() += 1;
         st.total_requests += 1;
     }
     if let Some(resp) = authenticate(&ctx, &req) {
         srv.stats().unauthorized += 1;
         return resp;
+    }
+    let scripted = srv.faults.lock().expect("faults lock").script.next(&key);
+    if let Some(action) = scripted {
+        match action {
+            FaultAction::Status { code, retry_after } => {
+                let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                if code == StatusCode::TOO_MANY_REQUESTS {
+                    srv.stats().rate_limited += 1;
+                    let mut resp = rate_limited(ctx.server, retry_after.unwrap_or(1));
+                    if retry_after.is_none() {
+                        resp.headers_mut().remove(header::RETRY_AFTER);
+                    }
+                    return resp;
+                }
+                srv.stats().injected_5xx += 1;
+                return server_error(ctx.server, code);
+            }
+            FaultAction::Hang(d) => {
+                srv.stats().hangs += 1;
+                tokio::time::sleep(d).await;
+                return (StatusCode::GATEWAY_TIMEOUT, "upstream timed out").into_response();
+            }
+            FaultAction::Delay(d) => {
+                tokio::time::sleep(d).await;
+                return next.run(req).await;
+            }
+            FaultAction::Truncate => {
+                srv.stats().malformed += 1;
+                let resp = next.run(req).await;
+                return truncate(resp).await;
+            }
+        }
     }
     let decision = srv
         .faults
@@ -308,5 +445,42 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    #[test]
+    fn script_hits_exactly_the_numbered_requests() {
+        let mut s = FaultScript::new(vec![
+            ScriptedFault::nth("GET /v2/people", 2, FaultAction::Truncate),
+            ScriptedFault::run("transcripts", 2, 2, FaultAction::Hang(Duration::ZERO)),
+        ]);
+        let got: Vec<Option<FaultAction>> = [
+            "GET /v2/people",
+            "GET /v2/transcripts/{id}",
+            "GET /v2/people",
+            "GET /v2/transcripts/{id}",
+            "GET /v2/people",
+            "GET /v2/transcripts/{id}",
+            "GET /v2/transcripts/{id}",
+        ]
+        .iter()
+        .map(|k| s.next(k))
+        .collect();
+        let hang = Some(FaultAction::Hang(Duration::ZERO));
+        assert_eq!(
+            got,
+            vec![
+                None,
+                None,
+                Some(FaultAction::Truncate),
+                hang.clone(),
+                None,
+                hang,
+                None
+            ]
+        );
+        let mut forever =
+            FaultScript::new(vec![ScriptedFault::from_nth("", 3, FaultAction::Truncate)]);
+        let hits = (0..10).filter(|_| forever.next("GET /x").is_some()).count();
+        assert_eq!(hits, 8);
     }
 }

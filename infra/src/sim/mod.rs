@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 
 use crate::datagen::Dataset;
 
+pub use faults::{FaultAction, FaultScript, ScriptedFault};
 pub use mutation::{Mutation, MutationOutcome};
 pub use state::{ServerStats, SimStats};
 

@@ -9,8 +9,10 @@
 //!    either side — groups are often named `ptr_<Partner name>`.
 //! 4. **Normalized**: equal after lower-casing, dropping `ptr_`, turning
 //!    punctuation into spaces, `&` into "and", collapsing whitespace and
-//!    dropping trailing legal-form suffixes (Inc, Ltd, LLC, GmbH, Limited,
-//!    Corp, Corporation, Co, PLC, Pty).
+//!    dropping trailing legal forms ([`LegalForms`], configurable through
+//!    `PORTAL_LEGAL_FORMS`; default [`DEFAULT_LEGAL_FORMS`]: AG, GmbH, S.A.,
+//!    B.V., Ltd, …). A dotted form ("S.A.") is the word sequence "s a" once
+//!    punctuation became spaces, so forms match as trailing word sequences.
 //!
 //! When several groups tie at the same rule the one with the smallest id is
 //! chosen, so repeated syncs pick the same group.
@@ -41,19 +43,60 @@ pub struct GroupMatch {
 
 const PTR_PREFIX: &str = "ptr_";
 
-/// Legal-form words dropped from the end of a normalised name.
-const SUFFIXES: &[&str] = &[
-    "inc",
-    "ltd",
-    "llc",
-    "gmbh",
-    "limited",
-    "corp",
-    "corporation",
-    "co",
-    "plc",
-    "pty",
-];
+/// Legal forms treated as noise at the end of a company name, as the
+/// `PORTAL_LEGAL_FORMS` default spells them.
+pub const DEFAULT_LEGAL_FORMS: &str = "AG,GmbH,SA,S.A.,BV,B.V.,NV,N.V.,Pty,PLC,LLC,LLP,Corp,Corporation,Co,Inc,Incorporated,Ltd,Limited,SAS,SRL,KK,Oy,AB,AS";
+
+/// The legal forms dropped from the end of a normalised name, each held as
+/// its normalised word sequence ("S.A." → `["s", "a"]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegalForms {
+    forms: Vec<Vec<String>>,
+}
+
+impl LegalForms {
+    /// From a list of spellings (`"GmbH"`, `"S.A."`); blank ones are ignored.
+    pub fn new<S: AsRef<str>>(spellings: impl IntoIterator<Item = S>) -> Self {
+        let mut forms: Vec<Vec<String>> = spellings
+            .into_iter()
+            .map(|f| words(f.as_ref()))
+            .filter(|w| !w.is_empty())
+            .collect();
+        forms.sort();
+        forms.dedup();
+        LegalForms { forms }
+    }
+
+    /// From the comma-separated form of `PORTAL_LEGAL_FORMS`.
+    pub fn parse(list: &str) -> Self {
+        LegalForms::new(list.split(','))
+    }
+
+    /// Length of the legal form ending `words`, if one does (and is not all
+    /// of it: a name is never reduced to nothing).
+    fn trailing(&self, words: &[String]) -> Option<usize> {
+        self.forms
+            .iter()
+            .filter(|f| f.len() < words.len() && words.ends_with(f))
+            .map(Vec::len)
+            .max()
+    }
+}
+
+impl Default for LegalForms {
+    fn default() -> Self {
+        LegalForms::parse(DEFAULT_LEGAL_FORMS)
+    }
+}
+
+fn words(name: &str) -> Vec<String> {
+    let lowered = name.to_lowercase().replace('&', " and ");
+    let spaced: String = lowered
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect();
+    spaced.split_whitespace().map(str::to_string).collect()
+}
 
 /// `name` without a leading `ptr_` (case-insensitive).
 pub fn strip_ptr(name: &str) -> &str {
@@ -63,20 +106,21 @@ pub fn strip_ptr(name: &str) -> &str {
     }
 }
 
-/// Normalised form of a company/group name (rule 4).
+/// Normalised form of a company/group name (rule 4), with the default
+/// legal forms.
 pub fn normalize_name(name: &str) -> String {
-    let lowered = strip_ptr(name.trim()).to_lowercase().replace('&', " and ");
-    let spaced: String = lowered
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-        .collect();
-    let mut words: Vec<&str> = spaced.split_whitespace().collect();
+    normalize_name_with(name, &LegalForms::default())
+}
+
+/// Normalised form of a company/group name (rule 4).
+pub fn normalize_name_with(name: &str, legal_forms: &LegalForms) -> String {
+    let mut w = words(strip_ptr(name.trim()));
     // Keep at least one word: a company literally named "Limited" must not
     // normalise to "" and match every other empty name.
-    while words.len() > 1 && words.last().is_some_and(|w| SUFFIXES.contains(w)) {
-        words.pop();
+    while let Some(n) = legal_forms.trailing(&w) {
+        w.truncate(w.len() - n);
     }
-    words.join(" ")
+    w.join(" ")
 }
 
 /// Precomputed lookups over the group list, for matching many partners.
@@ -85,6 +129,7 @@ pub struct GroupMatcher<'a> {
     exact: HashMap<&'a str, &'a LmsGroup>,
     ptr: HashMap<&'a str, &'a LmsGroup>,
     normalized: HashMap<String, &'a LmsGroup>,
+    legal_forms: LegalForms,
 }
 
 fn keep_smallest<'a, K: std::hash::Hash + Eq>(
@@ -102,18 +147,24 @@ fn keep_smallest<'a, K: std::hash::Hash + Eq>(
 }
 
 impl<'a> GroupMatcher<'a> {
+    /// With the default legal forms.
     pub fn new(groups: &'a [LmsGroup]) -> Self {
+        GroupMatcher::with_legal_forms(groups, &LegalForms::default())
+    }
+
+    pub fn with_legal_forms(groups: &'a [LmsGroup], legal_forms: &LegalForms) -> Self {
         let mut m = GroupMatcher {
             by_id: HashMap::new(),
             exact: HashMap::new(),
             ptr: HashMap::new(),
             normalized: HashMap::new(),
+            legal_forms: legal_forms.clone(),
         };
         for g in groups {
             m.by_id.insert(g.id.as_str(), g);
             keep_smallest(&mut m.exact, g.name.as_str(), g);
             keep_smallest(&mut m.ptr, strip_ptr(&g.name), g);
-            let norm = normalize_name(&g.name);
+            let norm = normalize_name_with(&g.name, legal_forms);
             if !norm.is_empty() {
                 keep_smallest(&mut m.normalized, norm, g);
             }
@@ -144,7 +195,7 @@ impl<'a> GroupMatcher<'a> {
         if let Some(g) = self.ptr.get(strip_ptr(&partner.name)) {
             return hit(g, MatchRule::PtrPrefix);
         }
-        let norm = normalize_name(&partner.name);
+        let norm = normalize_name_with(&partner.name, &self.legal_forms);
         self.normalized
             .get(&norm)
             .and_then(|g| hit(g, MatchRule::Normalized))
@@ -262,5 +313,186 @@ mod tests {
             rule_of(&p("acme"), &groups),
             Some(("a".into(), MatchRule::Normalized))
         );
+    }
+
+    #[test]
+    fn every_default_legal_form_is_noise() {
+        let forms = [
+            "AG",
+            "GmbH",
+            "SA",
+            "S.A.",
+            "BV",
+            "B.V.",
+            "NV",
+            "Pty",
+            "PLC",
+            "LLC",
+            "LLP",
+            "Corp",
+            "Corporation",
+            "Co",
+            "Inc",
+            "Incorporated",
+            "Ltd",
+            "Limited",
+            "SAS",
+            "SRL",
+            "KK",
+            "Oy",
+            "AB",
+            "AS",
+        ];
+        for f in forms {
+            assert_eq!(
+                normalize_name(&format!("Zenithpeak Labs {f}")),
+                "zenithpeak labs",
+                "{f}"
+            );
+        }
+        assert_eq!(normalize_name("Acme B.V. Ltd."), "acme");
+        // The case: the group has no legal form, the partner has.
+        let groups = vec![g("7", "ptr_Zenithpeak Labs")];
+        assert_eq!(
+            rule_of(&p("Zenithpeak Labs AG"), &groups),
+            Some(("7".into(), MatchRule::Normalized))
+        );
+    }
+
+    #[test]
+    fn legal_forms_are_configurable() {
+        let only_inc = LegalForms::parse("Inc, ");
+        assert_eq!(normalize_name_with("Acme AG", &only_inc), "acme ag");
+        assert_eq!(normalize_name_with("Acme Inc.", &only_inc), "acme");
+        let groups = vec![g("1", "Acme")];
+        let m = GroupMatcher::with_legal_forms(&groups, &only_inc);
+        assert_eq!(m.match_partner(&p("Acme AG")), None);
+        assert!(GroupMatcher::new(&groups)
+            .match_partner(&p("Acme AG"))
+            .is_some());
+        // A name that is only a legal form keeps it.
+        assert_eq!(normalize_name("S.A."), "s a");
+    }
+
+    mod legal_form_props {
+        use super::*;
+        use proptest::prelude::*;
+
+        const FORMS: &[&str] = &[
+            "AG",
+            "GmbH",
+            "gmbh",
+            "SA",
+            "S.A.",
+            "BV",
+            "B.V.",
+            "NV",
+            "Pty",
+            "PLC",
+            "LLC",
+            "LLP",
+            "Corp",
+            "Corp.",
+            "Corporation",
+            "Co",
+            "Co.",
+            "Inc",
+            "Inc.",
+            "Incorporated",
+            "Ltd",
+            "Ltd.",
+            "Limited",
+            "SAS",
+            "SRL",
+            "KK",
+            "Oy",
+            "AB",
+            "AS",
+            "Pty Ltd",
+        ];
+        // Words that are no legal form, so a base name never ends in one.
+        const WORDS: &[&str] = &[
+            "acme",
+            "zenith",
+            "peak",
+            "labs",
+            "blue",
+            "river",
+            "data",
+            "works",
+            "nova",
+            "orbit",
+            "systems",
+            "partners",
+            "müller",
+            "solutions",
+            "grid",
+        ];
+
+        fn base() -> impl Strategy<Value = Vec<&'static str>> {
+            prop::collection::vec(prop::sample::select(WORDS), 1..4)
+        }
+
+        fn spell(words: &[&str], caps: bool, sep: &str) -> String {
+            let w: Vec<String> = words
+                .iter()
+                .map(|w| {
+                    if caps {
+                        let mut c = w.chars();
+                        c.next()
+                            .map(|f| f.to_uppercase().chain(c).collect())
+                            .unwrap_or_default()
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect();
+            w.join(sep)
+        }
+
+        proptest! {
+            /// Adding or removing a legal form, on either side, never
+            /// changes which group a partner is linked to. Groups have
+            /// distinct base names, so the expected group is known.
+            #[test]
+            fn adding_or_removing_a_legal_form_never_changes_the_match(
+                bases in prop::collection::btree_set(base(), 1..6),
+                pick in any::<prop::sample::Index>(),
+                group_forms in prop::collection::vec(
+                    prop::option::of(prop::sample::select(FORMS)), 6),
+                partner_form in prop::option::of(prop::sample::select(FORMS)),
+                ptr in any::<bool>(),
+                caps in any::<bool>(),
+                comma in any::<bool>(),
+            ) {
+                let bases: Vec<Vec<&str>> = bases.into_iter().collect();
+                let groups: Vec<LmsGroup> = bases
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| {
+                        let mut name = spell(b, i % 2 == 0, " ");
+                        if let Some(f) = group_forms[i] {
+                            name = format!("{name}{} {f}", if comma { "," } else { "" });
+                        }
+                        if ptr {
+                            name = format!("ptr_{name}");
+                        }
+                        g(&format!("g{i}"), &name)
+                    })
+                    .collect();
+                let i = pick.index(bases.len());
+                let want = Some(format!("g{i}"));
+                let bare = spell(&bases[i], caps, " ");
+                let with = match partner_form {
+                    Some(f) => format!("{bare} {f}"),
+                    None => bare.clone(),
+                };
+                let m = GroupMatcher::new(&groups);
+                let got_bare = m.match_partner(&p(&bare)).map(|m| m.group_id);
+                let got_with = m.match_partner(&p(&with)).map(|m| m.group_id);
+                prop_assert_eq!(&got_bare, &want, "{} vs {:?}", bare, groups);
+                prop_assert_eq!(&got_with, &want, "{} vs {:?}", with, groups);
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 
-use super::npcu::{course_index, record_npcu, user_npcu};
+use super::npcu::{course_index, user_npcu};
 use super::rows::{build_cert_rows, cert_rows_for_users};
 use super::summary::{build_partner_summary, partner_npcu, PartnerData};
 use crate::model::*;
@@ -383,10 +383,48 @@ fn lms_expiry_beats_validity_in_summary() {
 
 // --------------------------------------------------------------------------
 // Property tests
+//
+// Their oracle is written out below from the program's rules, without the
+// functions under test: members = active users of the partner's group ∪
+// active users reached by e-mail through the partner's active contacts;
+// one record per user × course (latest completion, then further progress,
+// then later dates); a completed record of a course with NPCU > 0 counts
+// while `at < expiry`, expiry = LMS date or completion + 24 months.
 // --------------------------------------------------------------------------
 
-const USERS: [&str; 5] = ["u0", "u1", "u2", "u3", "u4"];
-const COURSES: [(&str, u8); 4] = [("c0", 0), ("c1", 1), ("c2", 2), ("c3", 2)];
+const USERS: [&str; 6] = ["u0", "u1", "u2", "u3", "u4", "u5"];
+const COURSES: [(&str, u8); 5] = [("c0", 0), ("c1", 1), ("c2", 2), ("c3", 2), ("gone", 2)];
+
+/// How a user relates to the partner `P` (and the other partner `Q`).
+#[derive(Debug, Clone)]
+struct PropUser {
+    in_group: bool,
+    /// Also in `Q`'s group `G2` (never counts for `P`).
+    in_other_group: bool,
+    /// `None`: no contact; else (active, account) of the contact.
+    contact: Option<(bool, &'static str)>,
+    upper_case: bool,
+    deactivated: bool,
+}
+
+fn arb_user() -> impl Strategy<Value = PropUser> {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        prop::option::of((any::<bool>(), prop::sample::select(vec!["P", "Q"]))),
+        any::<bool>(),
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(
+            |(in_group, in_other_group, contact, upper_case, deactivated)| PropUser {
+                in_group,
+                in_other_group,
+                contact,
+                upper_case,
+                deactivated,
+            },
+        )
+}
 
 fn arb_progress() -> impl Strategy<Value = ProgressStatus> {
     prop_oneof![
@@ -396,37 +434,76 @@ fn arb_progress() -> impl Strategy<Value = ProgressStatus> {
     ]
 }
 
+/// 24 months before `now()`: a completion then expires exactly at `now()`.
+fn validity_ago() -> DateTime<Utc> {
+    now() - chrono::Months::new(24)
+}
+
+fn arb_completed() -> impl Strategy<Value = Option<DateTime<Utc>>> {
+    prop_oneof![
+        Just(None),
+        (0i64..1500).prop_map(|d| Some(now() - Duration::days(d))),
+        // The exact expiry instant of a computed expiry, and its neighbours.
+        Just(Some(validity_ago())),
+        Just(Some(validity_ago() + Duration::seconds(1))),
+        Just(Some(validity_ago() - Duration::seconds(1))),
+    ]
+}
+
+fn arb_lms_expiry() -> impl Strategy<Value = Option<DateTime<Utc>>> {
+    prop_oneof![
+        3 => Just(None),
+        2 => (-400i64..400).prop_map(|d| Some(now() + Duration::days(d))),
+        1 => Just(Some(now())),
+        1 => Just(Some(now() + Duration::seconds(1))),
+        1 => Just(Some(now() + Duration::days(90))),
+    ]
+}
+
 prop_compose! {
-    /// A record with completion/expiry spread ±4 years around `now()`, so
-    /// every status (and the exact-expiry boundary) is reached.
+    /// A record with completion/expiry spread ±4 years around `now()`, the
+    /// exact expiry instants included.
     fn arb_record()(
         u in 0..USERS.len(),
         c in 0..COURSES.len(),
         progress in arb_progress(),
-        completed_days_ago in prop::option::of(0i64..1500),
-        lms_expiry_offset in prop::option::of(-400i64..400),
+        completed_at in arb_completed(),
+        expires_at in arb_lms_expiry(),
+        started_days_ago in prop::option::of(0i64..1500),
     ) -> Enrollment {
         Enrollment {
             user_id: USERS[u].into(),
             course_id: COURSES[c].0.into(),
             progress,
-            completed_at: completed_days_ago.map(|d| now() - Duration::days(d)),
-            expires_at: lms_expiry_offset.map(|d| now() + Duration::days(d)),
+            completed_at,
+            expires_at,
+            started_at: started_days_ago.map(|d| now() - Duration::days(d)),
             ..Default::default()
         }
     }
 }
 
-fn prop_world(
-    in_group: Vec<bool>,
-    contact_of: Vec<bool>,
-    upper_case: Vec<bool>,
-    records: Vec<Enrollment>,
-) -> World {
+fn prop_world(people: &[PropUser], records: Vec<Enrollment>) -> World {
     let users: Vec<LmsUser> = USERS
         .iter()
-        .map(|u| user(u, u, &format!("{u}@p.com")))
+        .zip(people)
+        .map(|(u, p)| {
+            let mut x = user(u, u, &format!("{u}@p.com"));
+            if p.deactivated {
+                x.deactivated_at = Some(now() - Duration::days(3));
+            }
+            x
+        })
         .collect();
+    let mut memberships = Vec::new();
+    for (u, p) in USERS.iter().zip(people) {
+        if p.in_group {
+            memberships.push(member("G", u));
+        }
+        if p.in_other_group {
+            memberships.push(member("G2", u));
+        }
+    }
     World {
         partner: Partner {
             id: "P".into(),
@@ -440,98 +517,174 @@ fn prop_world(
             name: "P".into(),
             ..Default::default()
         },
-        memberships: USERS
-            .iter()
-            .zip(&in_group)
-            .filter(|(_, g)| **g)
-            .map(|(u, _)| member("G", u))
-            .collect(),
+        memberships,
         contacts: USERS
             .iter()
-            .zip(contact_of.iter().zip(&upper_case))
-            .filter(|(_, (c, _))| **c)
-            .map(|(u, (_, up))| {
-                let email = format!("{u}@p.com");
-                Contact {
+            .zip(people)
+            .filter_map(|(u, p)| {
+                let (active, account) = p.contact?;
+                let email = format!("  {u}@p.com ");
+                Some(Contact {
                     id: format!("c-{u}"),
-                    email: if *up { email.to_uppercase() } else { email },
-                    account_id: Some("P".into()),
-                    active: true,
+                    email: if p.upper_case {
+                        email.to_uppercase()
+                    } else {
+                        email
+                    },
+                    account_id: Some(account.into()),
+                    active,
                     ..Default::default()
-                }
+                })
             })
             .collect(),
         users,
         enrollments: records,
-        courses: COURSES.iter().map(|(id, n)| course(id, *n, None)).collect(),
+        // "gone" is referenced by records but not in the catalog.
+        courses: COURSES
+            .iter()
+            .filter(|(id, _)| *id != "gone")
+            .map(|(id, n)| course(id, *n, None))
+            .collect(),
         awards: vec![],
         org: vec![],
         categories: CategoryMap::default(),
     }
 }
 
+/// The oracle's members of `P`.
+fn oracle_members(people: &[PropUser]) -> BTreeSet<&'static str> {
+    USERS
+        .iter()
+        .zip(people)
+        .filter(|(_, p)| !p.deactivated)
+        .filter(|(_, p)| p.in_group || p.contact == Some((true, "P")))
+        .map(|(u, _)| *u)
+        .collect()
+}
+
+fn oracle_expiry(r: &Enrollment) -> Option<DateTime<Utc>> {
+    r.expires_at
+        .or_else(|| r.completed_at.map(|c| c + chrono::Months::new(24)))
+}
+
+/// The oracle's kept record per (user, course) of `users`.
+fn oracle_kept<'a>(
+    records: &'a [Enrollment],
+    users: &BTreeSet<&str>,
+) -> std::collections::BTreeMap<(String, String), &'a Enrollment> {
+    let rank = |r: &Enrollment| {
+        let p = match r.progress {
+            ProgressStatus::Enrolled => 0,
+            ProgressStatus::InProgress => 1,
+            ProgressStatus::Completed => 2,
+        };
+        (r.completed_at, p, r.expires_at, r.started_at, r.enrolled_at)
+    };
+    let mut kept: std::collections::BTreeMap<(String, String), &Enrollment> =
+        std::collections::BTreeMap::new();
+    for r in records
+        .iter()
+        .filter(|r| users.contains(r.user_id.as_str()))
+    {
+        let key = (r.user_id.clone(), r.course_id.clone());
+        let replace = match kept.get(&key) {
+            None => true,
+            Some(old) => rank(r) > rank(old),
+        };
+        if replace {
+            kept.insert(key, r);
+        }
+    }
+    kept
+}
+
+/// (user, course) → NPCU of what counts at `at`.
+fn oracle_counted(
+    records: &[Enrollment],
+    users: &BTreeSet<&str>,
+    at: DateTime<Utc>,
+) -> std::collections::BTreeMap<(String, String), u32> {
+    oracle_kept(records, users)
+        .into_iter()
+        .filter_map(|(k, r)| {
+            let npcu = COURSES
+                .iter()
+                .find(|(id, _)| *id == r.course_id && *id != "gone")
+                .map_or(0, |(_, n)| u32::from(*n));
+            let current = oracle_expiry(r).is_none_or(|e| at < e);
+            (r.progress == ProgressStatus::Completed && npcu > 0 && current).then_some((k, npcu))
+        })
+        .collect()
+}
+
 proptest! {
-    /// A record whose effective expiry is at or before `now` never counts,
-    /// neither on its own nor in a partner summary, and a summary viewed
-    /// later never counts a cert whose expiry has passed.
+    /// A record whose effective expiry is at or before `now` never counts —
+    /// the exact expiry instant included — neither in the summary built at
+    /// `now` nor in its view at a later instant; what counts is exactly
+    /// what the oracle counts.
     #[test]
     fn expired_record_never_counts(
-        records in prop::collection::vec(arb_record(), 0..20),
-        later_days in 0i64..1000,
+        people in prop::collection::vec(arb_user(), USERS.len()),
+        records in prop::collection::vec(arb_record(), 0..24),
+        later_days in prop_oneof![Just(0i64), Just(90), 0i64..1000],
     ) {
-        let w = prop_world(vec![true; 5], vec![false; 5], vec![false; 5], records);
-        let idx = course_index(&w.courses);
-        for r in &w.enrollments {
-            let course = idx.get(r.course_id.as_str()).copied();
-            let exp = super::expiry::record_expiry(r, course, 24);
-            if exp.is_some_and(|e| e <= now()) {
-                prop_assert_eq!(record_npcu(r, course, now(), 24), 0);
-            }
-        }
+        let w = prop_world(&people, records);
+        let members = oracle_members(&people);
         let s = build_partner_summary(&w.data(), now());
-        prop_assert!(s.certs.iter().all(|c| c.expires_at.is_none_or(|e| e > now())));
-        let later = now() + Duration::days(later_days);
-        let expected: u32 = s
+        let kept = oracle_kept(&w.enrollments, &members);
+        for c in &s.certs {
+            let r = kept[&(c.user_id.clone(), c.course_id.clone())];
+            prop_assert!(oracle_expiry(r).is_none_or(|e| e > now()), "{:?} counted", r);
+            prop_assert_eq!(c.expires_at, oracle_expiry(r));
+        }
+        let got: BTreeSet<(String, String)> = s
             .certs
             .iter()
-            .filter(|c| c.expires_at.is_none_or(|e| e > later))
-            .map(|c| u32::from(c.npcu))
-            .sum();
-        prop_assert_eq!(s.view(later, 90, &TierRequirements::default()).npcu, expected);
+            .map(|c| (c.user_id.clone(), c.course_id.clone()))
+            .collect();
+        let want = oracle_counted(&w.enrollments, &members, now());
+        prop_assert_eq!(got, want.keys().cloned().collect::<BTreeSet<_>>());
+
+        let later = now() + Duration::days(later_days);
+        let want_later: u32 = oracle_counted(&w.enrollments, &members, later).values().sum();
+        prop_assert_eq!(s.view(later, 90, &TierRequirements::default()).npcu, want_later);
     }
 
-    /// Partner NPCU = Σ of its distinct users' NPCU, whether a user is
-    /// reached through the group, a contact e-mail (any case) or both; and
-    /// the stored summary agrees with the direct computation.
+    /// Partner NPCU = Σ over its distinct members of their counted NPCU,
+    /// whether a member is reached through the group, a contact e-mail (any
+    /// case, padded) or both; other partners' contacts and group, inactive
+    /// contacts, deactivated users and unknown courses give nothing.
     #[test]
     fn partner_npcu_is_sum_over_distinct_users(
-        in_group in prop::collection::vec(any::<bool>(), 5),
-        contact_of in prop::collection::vec(any::<bool>(), 5),
-        upper_case in prop::collection::vec(any::<bool>(), 5),
-        records in prop::collection::vec(arb_record(), 0..25),
+        people in prop::collection::vec(arb_user(), USERS.len()),
+        records in prop::collection::vec(arb_record(), 0..30),
     ) {
-        let w = prop_world(in_group.clone(), contact_of.clone(), upper_case, records);
-        let idx = course_index(&w.courses);
-        let distinct: BTreeSet<&str> = USERS
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| in_group[*i] || contact_of[*i])
-            .map(|(_, u)| *u)
-            .collect();
-        let expected: u32 = distinct
-            .iter()
-            .map(|u| user_npcu(u, &w.enrollments, &idx, now(), 24))
-            .sum();
+        let w = prop_world(&people, records);
+        let members = oracle_members(&people);
+        let expected: u32 = oracle_counted(&w.enrollments, &members, now()).values().sum();
         prop_assert_eq!(partner_npcu(&w.data(), now()), expected);
         let s = build_partner_summary(&w.data(), now());
-        prop_assert_eq!(s.user_count as usize, distinct.len());
-        prop_assert_eq!(s.view(now(), 90, &TierRequirements::default()).npcu, expected);
+        prop_assert_eq!(s.user_count as usize, members.len());
+        let v = s.view(now(), 90, &TierRequirements::default());
+        prop_assert_eq!(v.npcu, expected);
+        let certified: BTreeSet<String> = oracle_counted(&w.enrollments, &members, now())
+            .into_keys()
+            .map(|(u, _)| u)
+            .collect();
+        prop_assert_eq!(v.certified_users as usize, certified.len());
 
-        // Reaching every group member a second time through a contact
-        // changes nothing.
-        let mut twice = prop_world(in_group.clone(), in_group, vec![true; 5], w.enrollments.clone());
-        twice.memberships = w.memberships.clone();
-        twice.contacts.extend(w.contacts.clone());
+        // Reaching every member a second time through a contact changes
+        // nothing.
+        let mut twice = prop_world(&people, w.enrollments.clone());
+        for u in &members {
+            twice.contacts.push(Contact {
+                id: format!("again-{u}"),
+                email: format!("{u}@P.COM"),
+                account_id: Some("P".into()),
+                active: true,
+                ..Default::default()
+            });
+        }
         prop_assert_eq!(partner_npcu(&twice.data(), now()), expected);
     }
 }

@@ -433,9 +433,19 @@ mod tests {
         put_request(it.into_attributes()).unwrap()
     }
 
+    fn pk_of(r: &WriteRequest) -> String {
+        r.put_request()
+            .and_then(|p| p.item().get(crate::store::schema::PK))
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .expect("a put with a string PK")
+    }
+
     #[tokio::test]
     async fn retries_unprocessed_until_done() {
         let calls = RefCell::new(Vec::<usize>::new());
+        // What the "server" accepted, in order: each key must be there once.
+        let accepted = RefCell::new(Vec::<String>::new());
         // Every call leaves its last two requests unprocessed, twice.
         let failures = RefCell::new(2);
         let stats = write_with_retry(
@@ -444,12 +454,16 @@ mod tests {
             |batch| {
                 calls.borrow_mut().push(batch.len());
                 let mut f = failures.borrow_mut();
-                let unprocessed = if *f > 0 && batch.len() > 2 {
+                let keep = if *f > 0 && batch.len() > 2 {
                     *f -= 1;
-                    batch[batch.len() - 2..].to_vec()
+                    batch.len() - 2
                 } else {
-                    Vec::new()
+                    batch.len()
                 };
+                accepted
+                    .borrow_mut()
+                    .extend(batch[..keep].iter().map(pk_of));
+                let unprocessed = batch[keep..].to_vec();
                 async move { Ok(unprocessed) }
             },
         )
@@ -457,6 +471,13 @@ mod tests {
         .unwrap();
         // 25 (2 back) → 2 → then the remaining 5 (2 back) → 2.
         assert_eq!(*calls.borrow(), vec![25, 2, 5, 2]);
+        let mut got = accepted.borrow().clone();
+        got.sort();
+        let mut want: Vec<String> = (0..30).map(|i| format!("P#{i}")).collect();
+        want.sort();
+        assert_eq!(got, want, "every key written exactly once");
+        // The two left back are the ones retried, right after.
+        assert_eq!(accepted.borrow()[23..25], ["P#23", "P#24"]);
         assert_eq!(stats.written, 30);
         assert_eq!(stats.retried_items, 4);
         assert_eq!(stats.write_requests, 4);

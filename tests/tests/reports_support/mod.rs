@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use portal_core::config::Secret;
 use portal_core::model::PartnerSummary;
-use portal_e2e::truth::Truth;
+use portal_e2e::reference::Reference;
 use portal_e2e::{TestEnv, TestEnvOptions};
 use portal_reports::local::{spawn, LocalServer};
 use portal_reports::{AppState, FnRunner, RunMode};
@@ -22,7 +22,8 @@ pub struct World {
     pub env: TestEnv,
     pub server: LocalServer,
     pub http: reqwest::Client,
-    pub truth: Truth,
+    /// The reference model of the synced data.
+    pub reference: Reference,
     /// Tasks the in-process runner was asked to start.
     pub runs: Arc<Mutex<Vec<(String, RunMode)>>>,
 }
@@ -60,12 +61,12 @@ pub async fn world() -> World {
     let server = spawn(state, "127.0.0.1:0".parse().unwrap())
         .await
         .expect("server");
-    let truth = Truth::from_dataset(&env.dataset, &env.config);
+    let reference = env.reference();
     World {
         env,
         server,
         http: reqwest::Client::new(),
-        truth,
+        reference,
         runs,
     }
 }

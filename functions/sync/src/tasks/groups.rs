@@ -138,7 +138,14 @@ pub async fn fetch(
     // Re-match every partner against the groups now stored.
     let mut partners = store.all_partners().await?;
     let groups = active_groups(store).await?;
-    let relinked = relink_partners(store, &mut partners, &groups, &mut run.counts).await?;
+    let relinked = relink_partners(
+        store,
+        &mut partners,
+        &groups,
+        &deps.config.legal_forms,
+        &mut run.counts,
+    )
+    .await?;
     touched.add(relinked);
     touched.add(partners_of_groups(store, &touched_groups).await?);
     Ok(Fetched::Done(touched))

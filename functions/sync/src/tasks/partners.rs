@@ -87,7 +87,16 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun) -> Result<Fetched, SyncError>
 
     let mut partners = store.all_partners().await?;
     let groups = crate::tasks::groups::active_groups(store).await?;
-    touched_ids.extend(relink_partners(store, &mut partners, &groups, &mut run.counts).await?);
+    touched_ids.extend(
+        relink_partners(
+            store,
+            &mut partners,
+            &groups,
+            &deps.config.legal_forms,
+            &mut run.counts,
+        )
+        .await?,
+    );
     let mut touched = Touched::Nothing;
     touched.add(touched_ids);
     Ok(match failure {
