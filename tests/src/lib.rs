@@ -474,7 +474,12 @@ pub mod truth {
                         id: text(u, "Id").unwrap_or_default(),
                         email,
                         account_id: text(u, "AccountId"),
-                        active: u.get("IsActive").and_then(Value::as_bool).unwrap_or(true),
+                        active: u.get("IsActive").and_then(Value::as_bool).unwrap_or(true)
+                            && !text(u, "Contact_Status__cf").is_some_and(|st| {
+                                config
+                                    .inactive_contact_statuses
+                                    .contains(&st.trim().to_lowercase())
+                            }),
                         ..Default::default()
                     })
                 })
