@@ -101,8 +101,9 @@ async fn mutations_bump_updated_and_show_under_the_filter() {
     );
     let got = prm_walk(&sims, "Account", 100, Some(&f)).await;
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0]["Id"], acc);
-    assert_eq!(got[0]["Partner_Tier__cf"], "Premier");
+    // The API serves camelCase keys.
+    assert_eq!(got[0]["id"], acc);
+    assert_eq!(got[0]["partner_Tier__cf"], "Premier");
 
     let r = client()
         .post(format!("{}/_sim/mutate", sims.impartner_url()))
@@ -117,8 +118,8 @@ async fn mutations_bump_updated_and_show_under_the_filter() {
     let new_id: i64 = body["id"].as_str().unwrap().parse().unwrap();
     let got = prm_walk(&sims, "User", 100, Some(&f)).await;
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0]["Id"], new_id);
-    assert_eq!(got[0]["AccountId"], acc);
+    assert_eq!(got[0]["id"], new_id);
+    assert_eq!(got[0]["accountId"], acc);
 
     // Delete: gone from the list; restore: back and bumped.
     sims.mutate(Mutation::DeleteAccount { account_id: acc })

@@ -48,6 +48,14 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ("PORTAL_INTERNAL_DOMAINS", "", "Comma-separated e-mail domains of the vendor's own staff; such contacts are skipped"),
     ("PORTAL_SHARED_MAILBOXES", "demo,sales,support,test,accounts", "Local parts that mark a shared mailbox; such contacts are skipped"),
     ("PORTAL_LEGAL_FORMS", crate::rules::matching::DEFAULT_LEGAL_FORMS, "Comma-separated legal forms ignored at the end of partner and LMS group names when matching them (dots and case do not matter)"),
+    ("PORTAL_INACTIVE_CONTACT_STATUSES", "Inactive,Terminated,Suspended,Deactivated", "CRM Contact_Status__cf values that make a contact inactive (case-insensitive)"),
+    ("PORTAL_PUSH_NPCU_FIELD", "Total_NPCU__cf", "CRM Account field receiving a partner's total NPCU ('none' = not pushed)"),
+    ("PORTAL_PUSH_CATEGORY_FIELDS", DEFAULT_PUSH_CATEGORY_FIELDS, "CRM Account fields receiving certification counts: '<field>=<category>,<category>;...' (several categories add into one field; 'none' = no count fields)"),
+    ("PORTAL_PUSH_GROUP_ID_FIELD", "LMS_Account_ID__cf", "CRM Account field receiving the partner's LMS group id ('none' = not pushed)"),
+    ("PORTAL_PUSH_GROUP_NAME_FIELD", "LMS_Group_Name__cf", "CRM Account field receiving the partner's LMS group name ('none' = not pushed)"),
+    ("PORTAL_PUSH_DASHBOARD_FIELD", "LMS_Training_Dashboard__cf", "CRM Account field receiving the partner's dashboard link ('none' = not pushed)"),
+    ("PORTAL_PUSH_USER_COUNT_FIELD", "", "CRM Account field receiving the partner's LMS user count (unset = not pushed)"),
+    ("PORTAL_UNTRACK_GUARD_PERCENT", "20", "A full CRM sync that would untrack/deactivate more than this percentage of the stored partners or contacts changes nothing and fails; re-run with force=true to apply it"),
     ("NORTHPASS_BASE_URL", "https://api.northpass.com", "Northpass LMS API base URL"),
     ("NORTHPASS_API_KEY", "", "Northpass API key (local/dev); prefer NORTHPASS_API_KEY_SECRET_ARN in AWS"),
     ("NORTHPASS_API_KEY_SECRET_ARN", "", "Secrets Manager ARN holding the Northpass API key"),
@@ -74,6 +82,86 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ("PORTAL_SYNC_FUNCTION_NAME", "", "Lambda function name of sync, for on-demand runs and checkpoint continuations"),
     ("PORTAL_EXPORT_BUCKET", "", "S3 bucket for exports too large for a Lambda response (answered 303 to a presigned URL); unset = every export inline"),
 ];
+
+/// Default of `PORTAL_PUSH_CATEGORY_FIELDS`: the tenant's count fields,
+/// each fed by the LMS categories of that product line.
+pub const DEFAULT_PUSH_CATEGORY_FIELDS: &str = "Nintex_CE_Certifications__cf=Automation Cloud,Promapp,RPA;Nintex_K2_Certifications__cf=K2;Nintex_for_Salesforce_Certifications__cf=Nintex for Salesforce;Nintex_GTM_Certifications__cf=GTM";
+
+/// Which CRM Account fields the push writes (`PORTAL_PUSH_*`). A field
+/// left `None` is never sent; nothing outside this mapping ever is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushMapping {
+    pub npcu: Option<String>,
+    /// `(field, categories)`: the field receives the sum of the
+    /// certification counts of its categories (compared case-insensitively).
+    pub category_counts: Vec<(String, Vec<String>)>,
+    pub group_id: Option<String>,
+    pub group_name: Option<String>,
+    pub dashboard: Option<String>,
+    pub user_count: Option<String>,
+}
+
+impl Default for PushMapping {
+    fn default() -> Self {
+        PushMapping {
+            npcu: Some("Total_NPCU__cf".into()),
+            category_counts: parse_push_categories(
+                "PORTAL_PUSH_CATEGORY_FIELDS",
+                DEFAULT_PUSH_CATEGORY_FIELDS,
+            )
+            .expect("the default parses"),
+            group_id: Some("LMS_Account_ID__cf".into()),
+            group_name: Some("LMS_Group_Name__cf".into()),
+            dashboard: Some("LMS_Training_Dashboard__cf".into()),
+            user_count: None,
+        }
+    }
+}
+
+/// A CRM field name: letters, digits and `_` (what the tenant's schema
+/// allows), so a typo cannot smuggle anything else into a PATCH.
+fn push_field(var: &'static str, v: &str) -> Result<String, ConfigError> {
+    let f = v.trim();
+    if f.is_empty() || !f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(invalid(
+            var,
+            v,
+            "expected a CRM field name (letters, digits, _)",
+        ));
+    }
+    Ok(f.to_string())
+}
+
+/// `<field>=<category>,<category>;...`; `none` = no count fields.
+pub fn parse_push_categories(
+    var: &'static str,
+    v: &str,
+) -> Result<Vec<(String, Vec<String>)>, ConfigError> {
+    if v.trim().eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for part in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (field, cats) = part
+            .split_once('=')
+            .ok_or_else(|| invalid(var, part, "expected <field>=<category>,<category>"))?;
+        let field = push_field(var, field)?;
+        let cats: Vec<String> = cats
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
+        if cats.is_empty() {
+            return Err(invalid(var, part, "a field needs at least one category"));
+        }
+        if out.iter().any(|(f, _)| *f == field) {
+            return Err(invalid(var, part, "field listed twice"));
+        }
+        out.push((field, cats));
+    }
+    Ok(out)
+}
 
 /// A secret value. `Debug` never shows it and there is no `Display`; read it
 /// with [`Secret::expose`] only where it is sent.
@@ -176,6 +264,13 @@ pub struct Config {
     /// Name suffixes that are noise when matching partners to LMS groups
     /// (`PORTAL_LEGAL_FORMS`).
     pub legal_forms: LegalForms,
+    /// Lower-cased `Contact_Status__cf` values that make a contact
+    /// inactive (`PORTAL_INACTIVE_CONTACT_STATUSES`).
+    pub inactive_contact_statuses: Vec<String>,
+    /// Mass-untrack guard, 0..=100 (`PORTAL_UNTRACK_GUARD_PERCENT`).
+    pub untrack_guard_percent: u32,
+    /// CRM fields of the push (`PORTAL_PUSH_*`).
+    pub push: PushMapping,
     /// `NORTHPASS_*`.
     pub northpass: NorthpassConfig,
     /// `IMPARTNER_*`.
@@ -414,6 +509,33 @@ impl Config {
                 "must be at least 1 (0 would expire every completion at once)",
             ));
         }
+        let push = {
+            let d = PushMapping::default();
+            let field = |var: &'static str, default: Option<String>| match env.get(var) {
+                None => Ok(default),
+                Some(v) if v.eq_ignore_ascii_case("none") => Ok(None),
+                Some(v) => push_field(var, &v).map(Some),
+            };
+            PushMapping {
+                npcu: field("PORTAL_PUSH_NPCU_FIELD", d.npcu)?,
+                category_counts: match env.get("PORTAL_PUSH_CATEGORY_FIELDS") {
+                    Some(v) => parse_push_categories("PORTAL_PUSH_CATEGORY_FIELDS", &v)?,
+                    None => d.category_counts,
+                },
+                group_id: field("PORTAL_PUSH_GROUP_ID_FIELD", d.group_id)?,
+                group_name: field("PORTAL_PUSH_GROUP_NAME_FIELD", d.group_name)?,
+                dashboard: field("PORTAL_PUSH_DASHBOARD_FIELD", d.dashboard)?,
+                user_count: field("PORTAL_PUSH_USER_COUNT_FIELD", d.user_count)?,
+            }
+        };
+        let untrack_guard_percent = env.u32_or("PORTAL_UNTRACK_GUARD_PERCENT", 20)?;
+        if untrack_guard_percent > 100 {
+            return Err(invalid(
+                "PORTAL_UNTRACK_GUARD_PERCENT",
+                &untrack_guard_percent.to_string(),
+                "a percentage, 0 to 100",
+            ));
+        }
         let sync_concurrency = env.u32_or("SYNC_CONCURRENCY", 8)?;
         if sync_concurrency == 0 {
             return Err(invalid("SYNC_CONCURRENCY", "0", "must be at least 1"));
@@ -457,6 +579,12 @@ impl Config {
                 &env.get("PORTAL_LEGAL_FORMS")
                     .unwrap_or_else(|| DEFAULT_LEGAL_FORMS.to_string()),
             ),
+            inactive_contact_statuses: env.list_or(
+                "PORTAL_INACTIVE_CONTACT_STATUSES",
+                "Inactive,Terminated,Suspended,Deactivated",
+            ),
+            untrack_guard_percent,
+            push,
             northpass: NorthpassConfig {
                 base_url: parse_url(
                     "NORTHPASS_BASE_URL",

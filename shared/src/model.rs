@@ -132,6 +132,10 @@ pub struct Partner {
     /// An admin fixed `lms_group_id` by hand; automatic matching must not
     /// change it.
     pub group_pinned: bool,
+    /// CRM `ParentAccountId`: the account this one belongs under.
+    pub parent_account_id: Option<String>,
+    /// CRM `PrimaryUserId`: the partner's primary contact (a `User` id).
+    pub primary_user_id: Option<String>,
 }
 
 /// A partner contact (CRM `User`).

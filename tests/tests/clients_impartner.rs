@@ -221,20 +221,28 @@ async fn patch_counts_per_record_failures_in_chunks_of_50() {
             json!({
                 "Id": id,
                 "Total_NPCU__cf": 12,
-                "Certification_Count__cf": 4,
+                "Nintex_K2_Certifications__cf": 4,
                 "LMS_Group_Name__cf": format!("ptr_group_{id}"),
             })
         })
         .collect();
-    // Per-record failures: an unknown account, a read-only field, no Id.
+    // Per-record failures: an unknown account, a read-only field, a field
+    // the tenant does not have, no Id.
     records.push(json!({"Id": 987_654_321, "Total_NPCU__cf": 1}));
     records.push(json!({"Id": ids[0], "Updated": "2020-01-01T00:00:00"}));
+    records.push(json!({"Id": ids[1], "Certification_Count__cf": 3}));
     records.push(json!({"Total_NPCU__cf": 3}));
     let total = records.len();
 
     let out = prm.patch_accounts(&records).await.unwrap();
     assert_eq!(out.succeeded.len(), ids.len());
-    assert_eq!(out.failed.len(), 3, "{:?}", out.failed);
+    assert_eq!(out.failed.len(), 4, "{:?}", out.failed);
+    // The CRM's own message, per record (a ModifyManyResult whose overall
+    // `success` is false does not fail the records that succeeded).
+    assert!(out
+        .failed
+        .iter()
+        .any(|(id, m)| *id == ids[1].to_string() && m.contains("Certification_Count__cf")));
     assert!(out
         .failed
         .iter()
@@ -256,4 +264,77 @@ async fn patch_counts_per_record_failures_in_chunks_of_50() {
         acc["LMS_Group_Name__cf"],
         json!(format!("ptr_group_{}", ids[1]))
     );
+}
+
+#[tokio::test]
+async fn a_redirect_to_the_login_page_is_an_auth_failure_naming_the_key() {
+    let sims = start(ServerOptions {
+        auth_redirect: true,
+        ..Default::default()
+    })
+    .await;
+    let prm = client(ImpartnerConfig {
+        api_key: "wrong-key".into(),
+        ..config(&sims)
+    });
+    let err = prm.accounts(None).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SourceError::Auth {
+                source_name: "impartner",
+                status: 302,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("login page"), "{text}");
+    assert!(text.contains("IMPARTNER_API_KEY"), "{text}");
+    assert!(!text.contains("wrong-key"), "{text}");
+    // Not retried: later calls fail without asking again.
+    assert!(prm.users(None).await.unwrap_err().is_auth());
+    assert_eq!(sims.stats().impartner.total_requests, 1);
+}
+
+#[tokio::test]
+async fn a_field_the_tenant_lacks_is_an_api_error_naming_it() {
+    let sims = start(ServerOptions {
+        missing_fields: vec!["PrimaryUserId".into()],
+        ..Default::default()
+    })
+    .await;
+    let prm = client(config(&sims));
+    let err = prm.accounts(None).await.unwrap_err();
+    assert!(matches!(err, SourceError::Api { .. }), "{err:?}");
+    assert!(err.to_string().contains("PrimaryUserId"), "{err}");
+    assert_eq!(sims.stats().impartner.total_requests, 1, "not retried");
+}
+
+#[tokio::test]
+async fn camel_and_pascal_keys_read_the_same_records() {
+    let camel = start(ServerOptions::default()).await;
+    let pascal = start(ServerOptions {
+        pascal_case: true,
+        ..Default::default()
+    })
+    .await;
+    let (a, b) = (client(config(&camel)), client(config(&pascal)));
+    let accounts = a.accounts(None).await.unwrap();
+    assert_eq!(accounts.len(), camel.dataset_snapshot().accounts.len());
+    assert!(accounts
+        .iter()
+        .all(|x| x.region_id.is_some() && x.name.is_some()));
+    assert!(accounts.iter().any(|x| x.primary_user_id.is_some()));
+    assert!(accounts.iter().any(|x| x.parent_account_id.is_some()));
+    assert_eq!(accounts, b.accounts(None).await.unwrap());
+    let users = a.users(None).await.unwrap();
+    assert!(users
+        .iter()
+        .any(|u| u.contact_status.as_deref() == Some("Terminated")));
+    assert_eq!(users, b.users(None).await.unwrap());
+    let regions = a.regions().await.unwrap();
+    assert_eq!(regions.get("2").map(String::as_str), Some("EMEA"));
+    assert_eq!(regions, b.regions().await.unwrap());
 }

@@ -217,12 +217,17 @@ async fn wrong_key_fails_at_once_without_retries() {
             err,
             SourceError::Auth {
                 source_name: "northpass",
-                status: 401
+                status: 401,
+                ..
             }
         ),
         "{err:?}"
     );
     assert!(err.to_string().contains("northpass"), "{err}");
+    assert!(
+        err.to_string().contains("NORTHPASS_API_KEY"),
+        "names the key: {err}"
+    );
     assert!(!err.to_string().contains("wrong-key"), "key leaked: {err}");
     assert_eq!(np.stats().requests, 1);
     assert_eq!(np.stats().retries, 0);
@@ -487,7 +492,7 @@ async fn add_and_remove_member_are_idempotent() {
         .clone();
 
     np.add_member(&group, &outsider).await.unwrap();
-    // Already a member (409) is success too.
+    // Already a member (422) is success too.
     np.add_member(&group, &outsider).await.unwrap();
     let now: Vec<String> = np
         .group_memberships(&group)
@@ -504,4 +509,94 @@ async fn add_and_remove_member_are_idempotent() {
     let after = np.group_memberships(&group).await.unwrap();
     assert!(after.iter().all(|m| m.person_id != outsider));
     assert_eq!(after.len(), members.len());
+    // Through the real member routes.
+    let st = sims.stats().northpass;
+    assert_eq!(st.count("POST /v2/groups/{id}/relationships/people"), 2);
+    assert_eq!(st.count("DELETE /v2/groups/{id}/relationships/people"), 2);
+}
+
+#[tokio::test]
+async fn properties_are_paged_until_a_short_page_without_links_next() {
+    let sims = start(ServerOptions::default()).await;
+    let data = sims.dataset_snapshot();
+    let np = client(NorthpassConfig {
+        page_limit: 7,
+        ..config(&sims)
+    });
+    assert!(data.properties.len() > 7 * 2, "several pages");
+    let props = np.course_properties().await.unwrap();
+    assert_eq!(
+        ids(props.iter().map(|p| &p.course_id)),
+        ids(data.properties.iter().map(|p| &p.id))
+    );
+    // Full pages, then the short one (or an empty one after an exact fit).
+    let pages = data.properties.len() / 7 + 1;
+    assert_eq!(
+        sims.stats().northpass.count("GET /v2/properties/courses"),
+        pages as u64
+    );
+}
+
+#[tokio::test]
+async fn limit_and_filter_are_put_back_when_links_next_drops_them() {
+    let sims = start(ServerOptions {
+        next_drops_params: true,
+        ..Default::default()
+    })
+    .await;
+    let data = sims.dataset_snapshot();
+    let np = client(NorthpassConfig {
+        page_limit: 37,
+        ..config(&sims)
+    });
+    let people = np.people(None).await.unwrap();
+    assert_eq!(
+        ids(people.iter().map(|p| &p.id)),
+        ids(data.people.iter().map(|p| &p.id))
+    );
+    // Pages of 37, not of the server's default 25.
+    assert_eq!(np.stats().requests, data.people.len().div_ceil(37) as u64);
+
+    // The filter stays on every page: only the changed person comes back.
+    let since = sims.now();
+    let who = data.people[3].id.clone();
+    sims.mutate(portal_infra::sim::Mutation::DeactivatePerson {
+        person_id: who.clone(),
+    })
+    .unwrap();
+    let np = client(NorthpassConfig {
+        page_limit: 1,
+        ..config(&sims)
+    });
+    let changed = np.people(Some(since)).await.unwrap();
+    assert_eq!(ids(changed.iter().map(|p| &p.id)), vec![who]);
+}
+
+#[tokio::test]
+async fn a_429_without_retry_after_is_backed_off_on_our_own() {
+    let sims = start(ServerOptions {
+        rate_limit: Some(5.0),
+        burst: 2,
+        omit_retry_after: true,
+        ..Default::default()
+    })
+    .await;
+    let data = sims.dataset_snapshot();
+    let np = client(NorthpassConfig {
+        rate_limit_per_sec: 200.0,
+        burst: 20,
+        max_concurrency: 4,
+        page_limit: 10,
+        // No Retry-After to go by: our own exponential backoff must do.
+        max_retries: 10,
+        retry_base_delay: std::time::Duration::from_millis(100),
+        retry_max_delay: std::time::Duration::from_secs(2),
+        ..config(&sims)
+    });
+    let (courses, groups) = tokio::join!(np.courses(None), np.groups(None));
+    assert_eq!(courses.unwrap().len(), data.courses.len());
+    assert_eq!(groups.unwrap().len(), data.groups.len());
+    let s = np.stats();
+    assert!(s.rate_limited > 0, "the server did answer 429: {s:?}");
+    assert!(s.retries >= s.rate_limited);
 }

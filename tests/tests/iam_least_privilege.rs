@@ -526,7 +526,7 @@ async fn every_route(w: &World, api: &Api) -> Vec<(String, u16, String)> {
         )
         .await
         .unwrap();
-    let unsubscribe = unsubscribe_token("iam-unsub-key", "someone@example.com");
+    let unsubscribe = unsubscribe_token("iam-unsub-key", "someone@example.com", w.env.now);
 
     w.enforce(true).await;
     let mut failures = Vec::new();

@@ -177,7 +177,20 @@ async fn runs(state: &AppState, task: &str, pairs: &[(String, String)]) -> ApiRe
 
 async fn run_now(state: &AppState, task: &str, pairs: &[(String, String)]) -> ApiResult {
     known_task(task)?;
-    only_params(pairs, &["mode"])?;
+    only_params(pairs, &["mode", "force"])?;
+    // Lets a full CRM run through the mass-untrack guard.
+    let force = match pairs.iter().find(|(k, _)| k == "force") {
+        Some((_, v)) if v == "true" => true,
+        Some((_, v)) if v == "false" => false,
+        Some((_, v)) => {
+            return Err(portal_core::reports::ParamError::new(
+                "force",
+                format!("expected true or false, got '{v}'"),
+            )
+            .into())
+        }
+        None => false,
+    };
     let mode = match pairs.iter().find(|(k, _)| k == "mode") {
         Some((_, v)) => RunMode::parse(v).ok_or_else(|| {
             portal_core::reports::ParamError::new(
@@ -187,10 +200,10 @@ async fn run_now(state: &AppState, task: &str, pairs: &[(String, String)]) -> Ap
         })?,
         None => RunMode::Incremental,
     };
-    match state.runner.start(task, mode).await {
+    match state.runner.start_with(task, mode, force).await {
         Ok(how) => Ok(http::json(
             StatusCode::ACCEPTED,
-            &serde_json::json!({ "task": task, "mode": mode.as_str(), "status": how }),
+            &serde_json::json!({ "task": task, "mode": mode.as_str(), "force": force, "status": how }),
         )),
         Err(RunnerError::NotConfigured) => Err(ApiError::Unavailable(
             RunnerError::NotConfigured.to_string(),

@@ -54,6 +54,25 @@ pub enum RunnerError {
 pub trait TaskRunner: Send + Sync {
     /// Returns how it was started (e.g. `"invoked"`), for the answer.
     fn start(&self, task: &str, mode: RunMode) -> BoxFuture<'_, Result<String, RunnerError>>;
+
+    /// [`start`](TaskRunner::start) with `force` (let the run through the
+    /// sync's mass-untrack guard). A runner that cannot pass it on refuses
+    /// a forced run rather than start an unforced one.
+    fn start_with(
+        &self,
+        task: &str,
+        mode: RunMode,
+        force: bool,
+    ) -> BoxFuture<'_, Result<String, RunnerError>> {
+        if force {
+            return Box::pin(async {
+                Err(RunnerError::Failed(
+                    "this runner cannot force a run".to_string(),
+                ))
+            });
+        }
+        self.start(task, mode)
+    }
 }
 
 /// No runner configured: "run now" answers 503.
@@ -74,7 +93,20 @@ pub struct LambdaRunner {
 
 impl TaskRunner for LambdaRunner {
     fn start(&self, task: &str, mode: RunMode) -> BoxFuture<'_, Result<String, RunnerError>> {
-        let payload = serde_json::json!({ "task": task, "mode": mode.as_str() }).to_string();
+        self.start_with(task, mode, false)
+    }
+
+    fn start_with(
+        &self,
+        task: &str,
+        mode: RunMode,
+        force: bool,
+    ) -> BoxFuture<'_, Result<String, RunnerError>> {
+        let mut payload = serde_json::json!({ "task": task, "mode": mode.as_str() });
+        if force {
+            payload["force"] = serde_json::json!(true);
+        }
+        let payload = payload.to_string();
         Box::pin(async move {
             let out = self
                 .client
@@ -99,12 +131,26 @@ pub type RunFuture = BoxFuture<'static, Result<(), String>>;
 /// runtime and answers at once, like the async invoke does.
 #[derive(Clone)]
 pub struct FnRunner {
-    f: Arc<dyn Fn(String, RunMode) -> RunFuture + Send + Sync>,
+    f: Arc<dyn Fn(String, RunMode, bool) -> RunFuture + Send + Sync>,
+    can_force: bool,
 }
 
 impl FnRunner {
     pub fn new(f: impl Fn(String, RunMode) -> RunFuture + Send + Sync + 'static) -> Self {
-        FnRunner { f: Arc::new(f) }
+        FnRunner {
+            f: Arc::new(move |task, mode, _| f(task, mode)),
+            can_force: false,
+        }
+    }
+
+    /// A runner whose closure also takes `force`.
+    pub fn with_force(
+        f: impl Fn(String, RunMode, bool) -> RunFuture + Send + Sync + 'static,
+    ) -> Self {
+        FnRunner {
+            f: Arc::new(f),
+            can_force: true,
+        }
     }
 }
 
@@ -116,7 +162,23 @@ impl fmt::Debug for FnRunner {
 
 impl TaskRunner for FnRunner {
     fn start(&self, task: &str, mode: RunMode) -> BoxFuture<'_, Result<String, RunnerError>> {
-        let fut = (self.f)(task.to_string(), mode);
+        self.start_with(task, mode, false)
+    }
+
+    fn start_with(
+        &self,
+        task: &str,
+        mode: RunMode,
+        force: bool,
+    ) -> BoxFuture<'_, Result<String, RunnerError>> {
+        if force && !self.can_force {
+            return Box::pin(async {
+                Err(RunnerError::Failed(
+                    "this runner cannot force a run".to_string(),
+                ))
+            });
+        }
+        let fut = (self.f)(task.to_string(), mode, force);
         let task = task.to_string();
         Box::pin(async move {
             tokio::spawn(async move {

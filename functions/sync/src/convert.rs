@@ -1,6 +1,8 @@
 //! Wire records of the clients → domain model. Pure functions; the
 //! tolerant parsing (dates, NPCU, ids) already happened in the clients.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use portal_core::model::{
     Contact, Course, Enrollment, LmsGroup, LmsUser, Partner, ProgressStatus, RecordSource, Tier,
@@ -87,8 +89,20 @@ fn blank_none(s: &Option<String>) -> Option<String> {
 }
 
 /// A CRM account. `previous` carries what the CRM does not know: the LMS
-/// group link and whether an admin pinned it.
-pub fn partner(a: &wire::Account, previous: Option<&Partner>, untracked: &[Tier]) -> Partner {
+/// group link and whether an admin pinned it. The region name comes from
+/// `RegionId` through `regions` (the `Region` object), else from a name
+/// the record itself carries.
+pub fn partner(
+    a: &wire::Account,
+    previous: Option<&Partner>,
+    untracked: &[Tier],
+    regions: &HashMap<String, String>,
+) -> Partner {
+    let region = a
+        .region_id
+        .as_ref()
+        .and_then(|id| regions.get(id).cloned())
+        .or_else(|| a.region.clone());
     let tier = a.partner_tier.as_deref().and_then(Tier::parse);
     let active = a
         .account_status
@@ -104,18 +118,31 @@ pub fn partner(a: &wire::Account, previous: Option<&Partner>, untracked: &[Tier]
         partner_type: blank_none(&a.partner_type),
         website: blank_none(&a.website),
         crm_id: blank_none(&a.crm_id),
-        region: blank_none(&a.region),
+        region: blank_none(&region),
         country: blank_none(&a.mailing_country),
         updated_at: a.updated,
         tracked: partner_tracked(active, tier, untracked),
         lms_group_id: previous.and_then(|p| p.lms_group_id.clone()),
         group_pinned: previous.is_some_and(|p| p.group_pinned),
+        parent_account_id: blank_none(&a.parent_account_id),
+        primary_user_id: blank_none(&a.primary_user_id),
     }
 }
 
-/// A CRM contact; `active` is the CRM flag only (filters are applied by the
-/// task), and the LMS link is kept from `previous` until relinking.
-pub fn contact(u: &wire::CrmUser, previous: Option<&Contact>) -> Contact {
+/// A CRM contact; `active` is the CRM flag and `Contact_Status__cf` (a
+/// status in `inactive_statuses`, lower-cased, makes it inactive); the
+/// e-mail filters are applied by the task, and the LMS link is kept from
+/// `previous` until relinking.
+pub fn contact(
+    u: &wire::CrmUser,
+    previous: Option<&Contact>,
+    inactive_statuses: &[String],
+) -> Contact {
+    let status_inactive = u
+        .contact_status
+        .as_deref()
+        .map(|s| s.trim().to_lowercase())
+        .is_some_and(|s| inactive_statuses.contains(&s));
     Contact {
         id: u.id.clone(),
         email: u.email.clone().unwrap_or_default().trim().to_string(),
@@ -127,7 +154,7 @@ pub fn contact(u: &wire::CrmUser, previous: Option<&Contact>) -> Contact {
         account_name: blank_none(&u.account_name),
         // The contract does not say what a missing flag means; a contact
         // listed without it is taken as active (the CRM's default).
-        active: u.is_active.unwrap_or(true),
+        active: u.is_active.unwrap_or(true) && !status_inactive,
         updated_at: u.updated,
         lms_user_id: previous.and_then(|p| p.lms_user_id.clone()),
     }

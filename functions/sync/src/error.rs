@@ -20,6 +20,9 @@ pub enum SyncError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Invalid(String),
+    /// The mass-untrack guard refused a run (see `guard`).
+    #[error("{0}")]
+    Guard(String),
     #[error("lambda self-invoke failed: {0}")]
     Invoke(String),
     /// A run ended failed or partial. The invocation fails on it so that

@@ -20,6 +20,9 @@ pub struct Request {
     /// For `all` continuations: the task to resume from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// Let a run through the mass-untrack guard (an admin's decision).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 /// Accepts the EventBridge scheduled event (`{"detail-type": "Scheduled
@@ -109,14 +112,14 @@ pub async fn handle(
 
     let mut runs: Vec<RunSummary> = Vec::new();
     for task in tasks {
-        let mut s = crate::run_task(deps, task, req.mode, budget()).await;
+        let mut s = crate::run_task_with(deps, task, req.mode, budget(), req.force).await;
         // Locally, keep going in this process (fresh budget each time).
         while s.status == RunStatus::Checkpointed && matches!(continuation, Continuation::Loop) {
             let fresh = Budget {
                 deadline: deadline.map(|_| Instant::now() + Duration::from_secs(900)),
                 margin: deps.options.checkpoint_margin,
             };
-            s = crate::run_task(deps, task, req.mode, fresh).await;
+            s = crate::run_task_with(deps, task, req.mode, fresh, req.force).await;
         }
         let status = s.status;
         runs.push(s);
@@ -126,6 +129,7 @@ pub async fn handle(
                     task: req.task.clone(),
                     mode: req.mode,
                     from: (req.task == "all").then(|| task.as_str().to_string()),
+                    force: req.force,
                 };
                 continuation.continue_later(&next).await?;
                 break;
@@ -189,7 +193,8 @@ mod tests {
             Request {
                 task: "lms-users".into(),
                 mode: Mode::Full,
-                from: None
+                from: None,
+                force: false,
             }
         );
         let direct = json!({"task": "crm-push"});

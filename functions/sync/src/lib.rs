@@ -12,6 +12,7 @@
 pub mod convert;
 pub mod deps;
 pub mod error;
+mod guard;
 pub mod handler;
 mod link;
 mod recompute;
@@ -34,6 +35,18 @@ use portal_core::tasks::{Begin, TaskRun};
 /// a checkpoint), records the run and returns its summary. Never panics on
 /// source or store errors: they end up in `summary.error`.
 pub async fn run_task(deps: &Deps, task: TaskName, mode: Mode, budget: Budget) -> RunSummary {
+    run_task_with(deps, task, mode, budget, false).await
+}
+
+/// [`run_task`], with `force` set: the mass-untrack guard of the CRM
+/// tasks lets the run through (an admin decided the drop is real).
+pub async fn run_task_with(
+    deps: &Deps,
+    task: TaskName,
+    mode: Mode,
+    budget: Budget,
+    force: bool,
+) -> RunSummary {
     let now = deps.config.clock.now();
     let mut run = match TaskRun::begin(&deps.store, task.as_str(), mode, now).await {
         Ok(Begin::Started(run)) => run,
@@ -50,11 +63,29 @@ pub async fn run_task(deps: &Deps, task: TaskName, mode: Mode, budget: Budget) -
     };
     let np_before = deps.northpass.as_ref().map(|c| c.stats().requests);
     let prm_before = deps.impartner.as_ref().map(|c| c.stats().requests);
-    let result = tasks::run(deps, task, &mut run, budget, now).await;
-    run.details = serde_json::json!({
-        "northpass_requests": deps.northpass.as_ref().zip(np_before).map(|(c, b)| c.stats().requests - b),
-        "impartner_requests": deps.impartner.as_ref().zip(prm_before).map(|(c, b)| c.stats().requests - b),
-    });
+    let result = tasks::run(deps, task, &mut run, budget, now, force).await;
+    // Tasks may have put their own details (the push's rejections).
+    let mut details = match std::mem::take(&mut run.details) {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    details.insert(
+        "northpass_requests".into(),
+        serde_json::json!(deps
+            .northpass
+            .as_ref()
+            .zip(np_before)
+            .map(|(c, b)| c.stats().requests - b)),
+    );
+    details.insert(
+        "impartner_requests".into(),
+        serde_json::json!(deps
+            .impartner
+            .as_ref()
+            .zip(prm_before)
+            .map(|(c, b)| c.stats().requests - b)),
+    );
+    run.details = serde_json::Value::Object(details);
     let result = result.map_err(|e| {
         tracing::error!(task = task.as_str(), error = %e, "task failed");
         e.to_string()
@@ -79,6 +110,17 @@ pub async fn run_to_completion(
     mode: Mode,
     per_invocation: Option<std::time::Duration>,
 ) -> RunSummary {
+    run_to_completion_with(deps, task, mode, per_invocation, false).await
+}
+
+/// [`run_to_completion`] with the `force` of [`run_task_with`].
+pub async fn run_to_completion_with(
+    deps: &Deps,
+    task: TaskName,
+    mode: Mode,
+    per_invocation: Option<std::time::Duration>,
+    force: bool,
+) -> RunSummary {
     // A run that never progresses must not loop forever.
     const MAX_INVOCATIONS: u32 = 10_000;
     loop {
@@ -86,7 +128,7 @@ pub async fn run_to_completion(
             Some(d) => Budget::of(d, std::time::Duration::ZERO),
             None => Budget::unlimited(),
         };
-        let s = run_task(deps, task, mode, budget).await;
+        let s = run_task_with(deps, task, mode, budget, force).await;
         if s.status != RunStatus::Checkpointed || s.invocations >= MAX_INVOCATIONS {
             return s;
         }

@@ -333,7 +333,7 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     // The HTTP API: the reports Lambda's handler, with an in-process
     // "run now" that runs the sync like the Lambda would.
     let runner_deps = sync.clone();
-    let runner = FnRunner::new(move |task, mode| {
+    let runner = FnRunner::with_force(move |task, mode, force| {
         let deps = runner_deps.clone();
         Box::pin(async move {
             let task: TaskName = task.parse().map_err(|e: String| e)?;
@@ -341,7 +341,7 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
                 RunMode::Full => Mode::Full,
                 RunMode::Incremental => Mode::Incremental,
             };
-            let s = portal_sync::run_to_completion(&deps, task, mode, None).await;
+            let s = portal_sync::run_to_completion_with(&deps, task, mode, None, force).await;
             match s.error {
                 Some(e) if s.status == RunStatus::Failed => Err(e),
                 _ => Ok(()),

@@ -138,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
                 p_hang: s.p_hang,
                 hang: Duration::from_millis(s.hang_ms),
                 seed,
+                ..ServerOptions::default()
             };
             let mut cfg = SimConfig::new(generate(&s.data));
             cfg.northpass = faults(s.rate_limit, s.burst, s.data.seed);

@@ -199,10 +199,48 @@ pub(crate) fn generate(g: &mut Generator, lms: &Lms) -> (Vec<PrmRecord>, Vec<Prm
             f.insert("AccountId", acc["Id"].clone());
             f.insert("AccountName", acc["Name"].clone());
             f.insert("IsActive", json!(g.chance(0.95)));
+            // Derived from the index, not the RNG, so adding the field
+            // left every other generated value as it was.
+            f.insert(
+                "Contact_Status__cf",
+                json!(match i % 23 {
+                    7 => "Terminated",
+                    13 => "Suspended",
+                    _ => "Active",
+                }),
+            );
             f.insert("Created", json!(dates::fmt_z(created)));
             f.insert("Updated", json!(dates::fmt_z(updated)));
             record(f)
         })
-        .collect();
+        .collect::<Vec<PrmRecord>>();
+    link_accounts(&mut accounts, &users);
     (accounts, users)
+}
+
+/// `PrimaryUserId` (the account's first contact) and, for some accounts,
+/// `ParentAccountId`; derived, not drawn, so the RNG sequence is unchanged.
+fn link_accounts(accounts: &mut [PrmRecord], users: &[PrmRecord]) {
+    let mut first: BTreeMap<i64, i64> = BTreeMap::new();
+    for u in users {
+        if let (Some(a), Some(id)) = (u["AccountId"].as_i64(), u["Id"].as_i64()) {
+            let e = first.entry(a).or_insert(id);
+            *e = (*e).min(id);
+        }
+    }
+    for (i, a) in accounts.iter_mut().enumerate() {
+        let id = a["Id"].as_i64().unwrap_or(0);
+        a.insert(
+            "PrimaryUserId".into(),
+            first.get(&id).map_or(Value::Null, |u| json!(u)),
+        );
+        a.insert(
+            "ParentAccountId".into(),
+            if i % 17 == 5 {
+                json!(ACCOUNT_ID_BASE)
+            } else {
+                Value::Null
+            },
+        );
+    }
 }

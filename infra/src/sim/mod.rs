@@ -71,6 +71,23 @@ pub struct ServerOptions {
     /// Seed of this server's fault RNG: the same request sequence meets the
     /// same faults.
     pub seed: u64,
+    /// Impartner: serve record keys in the schema's PascalCase (`Id`,
+    /// `Partner_Tier__cf`) instead of production's camelCase (`id`,
+    /// `partner_Tier__cf`).
+    pub pascal_case: bool,
+    /// Impartner: answer a refused key with a 302 to the login page
+    /// instead of 401.
+    pub auth_redirect: bool,
+    /// Impartner: schema fields this tenant does not have (e.g.
+    /// `"PrimaryUserId"`); naming one in `fields=`, a filter or a PATCH
+    /// fails as for any unknown field.
+    pub missing_fields: Vec<String>,
+    /// Northpass: answer 429 without `Retry-After` (the public docs do
+    /// not promise one).
+    pub omit_retry_after: bool,
+    /// Northpass: `links.next` carries only `page`, dropping the `limit`
+    /// and `filter[...]` of the request.
+    pub next_drops_params: bool,
 }
 
 impl Default for ServerOptions {
@@ -85,6 +102,11 @@ impl Default for ServerOptions {
             p_hang: 0.0,
             hang: Duration::from_secs(30),
             seed: 0,
+            pascal_case: false,
+            auth_redirect: false,
+            missing_fields: Vec::new(),
+            omit_retry_after: false,
+            next_drops_params: false,
         }
     }
 }

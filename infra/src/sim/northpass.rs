@@ -7,7 +7,15 @@
 //!   `page`/`limit` that are not positive integers → 400.
 //! - `links.next` is absolute and repeats every query parameter (filter,
 //!   limit) with `page + 1`; it is absent on the last page (and on an empty
-//!   or beyond-the-end page). `links.self` is always there.
+//!   or beyond-the-end page). `links.self` is always there. With
+//!   `ServerOptions::next_drops_params` it carries only `page`, dropping
+//!   `limit` and `filter[...]` as production was seen to do.
+//! - `GET /v2/properties/courses` never carries `links.next` (production's
+//!   quirk): a client pages it until a short or empty page.
+//! - Members are added and removed through
+//!   `POST`/`DELETE /v2/groups/{id}/relationships/people` with
+//!   `{"data": [{"type": "people", "id"}]}`; adding a member again → 422.
+//! - `ServerOptions::omit_retry_after` answers 429 without `Retry-After`.
 //! - `meta.total_count` is on people, groups, memberships and courses; the
 //!   transcript and properties lists carry no `meta` ("some lists").
 //! - `filter[updated_at][gteq]` is accepted on people, groups and courses and
@@ -19,11 +27,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::middleware::from_fn_with_state;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -49,18 +57,38 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v2/people", get(people))
         .route("/v2/groups", get(groups))
+        .route("/v2/groups/{id}/memberships", get(memberships))
         .route(
-            "/v2/groups/{id}/memberships",
-            get(memberships).post(add_membership),
+            "/v2/groups/{id}/relationships/people",
+            post(add_membership).delete(remove_people),
         )
-        .route("/v2/groups/{id}/people/{person_id}", delete(remove_person))
         .route("/v2/courses", get(courses))
         .route("/v2/properties/courses", get(properties))
         .route("/v2/transcripts/{id}", get(transcripts))
         .route_layer(from_fn_with_state(ctx.clone(), api_layer))
+        .layer(from_fn_with_state(ctx.clone(), strip_retry_after))
         .with_state(ctx)
         .merge(control::router(shared, Server::Northpass))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "Not Found", "no such endpoint") })
+}
+
+fn options(ctx: &Ctx) -> super::ServerOptions {
+    ctx.shared
+        .server(Server::Northpass)
+        .faults
+        .lock()
+        .expect("faults lock")
+        .options()
+        .clone()
+}
+
+/// `omit_retry_after`: a 429 goes out without the header.
+async fn strip_retry_after(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    if resp.status() == StatusCode::TOO_MANY_REQUESTS && options(&ctx).omit_retry_after {
+        resp.headers_mut().remove(header::RETRY_AFTER);
+    }
+    resp
 }
 
 /// A JSON:API error answer.
@@ -82,10 +110,16 @@ struct PageReq {
     limit: usize,
     since: Option<DateTime<Utc>>,
     params: Vec<(String, String)>,
+    /// `links.next` carries only `page` (`next_drops_params`).
+    drop_params: bool,
 }
 
 /// The page request, or the 400 detail.
-fn parse_page(params: Vec<(String, String)>, allow_filter: bool) -> Result<PageReq, String> {
+fn parse_page(
+    params: Vec<(String, String)>,
+    allow_filter: bool,
+    ctx: &Ctx,
+) -> Result<PageReq, String> {
     let mut page = 1;
     let mut limit = DEFAULT_LIMIT;
     let mut since = None;
@@ -124,6 +158,7 @@ fn parse_page(params: Vec<(String, String)>, allow_filter: bool) -> Result<PageR
         limit,
         since,
         params,
+        drop_params: options(ctx).next_drops_params,
     })
 }
 
@@ -136,6 +171,10 @@ fn updated_since(updated_at: &str, since: Option<DateTime<Utc>>) -> bool {
 
 fn link(base: &str, path: &str, req: &PageReq, page: usize) -> String {
     let mut url = url::Url::parse(&format!("{base}{path}")).expect("valid base url");
+    if req.drop_params {
+        url.query_pairs_mut().append_pair("page", &page.to_string());
+        return url.to_string();
+    }
     {
         let mut q = url.query_pairs_mut();
         for (k, v) in &req.params {
@@ -156,6 +195,7 @@ fn page_doc<T: Serialize>(
     req: &PageReq,
     items: &[&T],
     total_count: bool,
+    next_link: bool,
 ) -> Response {
     let start = (req.page - 1).saturating_mul(req.limit);
     let end = start.saturating_add(req.limit).min(items.len());
@@ -169,7 +209,7 @@ fn page_doc<T: Serialize>(
     };
     let mut links = Map::new();
     links.insert("self".into(), json!(link(base, path, req, req.page)));
-    if end < items.len() && start < items.len() {
+    if next_link && end < items.len() && start < items.len() {
         links.insert("next".into(), json!(link(base, path, req, req.page + 1)));
     }
     let mut doc = Map::new();
@@ -219,7 +259,7 @@ fn updated_list<T: Serialize>(
     list: impl Fn(&crate::datagen::Dataset) -> &Vec<T>,
     updated_at: impl Fn(&T) -> &str,
 ) -> Response {
-    let req = match parse_page(q, true) {
+    let req = match parse_page(q, true, ctx) {
         Ok(r) => r,
         Err(e) => return bad_request(&e),
     };
@@ -228,22 +268,29 @@ fn updated_list<T: Serialize>(
         .iter()
         .filter(|x| updated_since(updated_at(x), req.since))
         .collect();
-    page_doc(&ctx.shared.northpass.base_url, path, &req, &items, true)
+    page_doc(
+        &ctx.shared.northpass.base_url,
+        path,
+        &req,
+        &items,
+        true,
+        true,
+    )
 }
 
 async fn properties(State(ctx): State<Ctx>, Query(q): Params) -> Response {
-    let req = match parse_page(q, false) {
+    let req = match parse_page(q, false, &ctx) {
         Ok(r) => r,
         Err(e) => return bad_request(&e),
     };
     let w = ctx.shared.world();
     let items: Vec<_> = w.data.properties.iter().collect();
     let base = &ctx.shared.northpass.base_url;
-    page_doc(base, "/v2/properties/courses", &req, &items, false)
+    page_doc(base, "/v2/properties/courses", &req, &items, false, false)
 }
 
 async fn memberships(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Params) -> Response {
-    let req = match parse_page(q, false) {
+    let req = match parse_page(q, false, &ctx) {
         Ok(r) => r,
         Err(e) => return bad_request(&e),
     };
@@ -258,11 +305,18 @@ async fn memberships(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): P
         .map(|l| l.iter().collect())
         .unwrap_or_default();
     let path = format!("/v2/groups/{id}/memberships");
-    page_doc(&ctx.shared.northpass.base_url, &path, &req, &items, true)
+    page_doc(
+        &ctx.shared.northpass.base_url,
+        &path,
+        &req,
+        &items,
+        true,
+        true,
+    )
 }
 
 async fn transcripts(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Params) -> Response {
-    let req = match parse_page(q, false) {
+    let req = match parse_page(q, false, &ctx) {
         Ok(r) => r,
         Err(e) => return bad_request(&e),
     };
@@ -272,7 +326,14 @@ async fn transcripts(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): P
     };
     let items: Vec<_> = list.iter().collect();
     let path = format!("/v2/transcripts/{id}");
-    page_doc(&ctx.shared.northpass.base_url, &path, &req, &items, false)
+    page_doc(
+        &ctx.shared.northpass.base_url,
+        &path,
+        &req,
+        &items,
+        false,
+        true,
+    )
 }
 
 /// The person id in a POST body. SOURCES.md does not give the body, so the
@@ -294,8 +355,9 @@ fn person_ids(body: &Value) -> Option<Vec<String>> {
     }
 }
 
-/// `POST /v2/groups/{id}/memberships` → 201 with the new membership(s);
-/// 404 unknown group, 422 unknown person or bad body, 409 already a member.
+/// `POST /v2/groups/{id}/relationships/people` → 201 with the new
+/// membership(s); 404 unknown group, 422 unknown person, bad body or
+/// already a member.
 async fn add_membership(
     State(ctx): State<Ctx>,
     Path(id): Path<String>,
@@ -328,7 +390,9 @@ async fn add_membership(
         }
         match mutation::add_member(&mut w, &id, pid, &stamp) {
             Ok(mid) => created.push(mid),
-            Err(SimError::Conflict(m)) => return error(StatusCode::CONFLICT, "Conflict", &m),
+            Err(SimError::Conflict(m)) => {
+                return error(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Entity", &m)
+            }
             Err(e) => return error(StatusCode::NOT_FOUND, "Not Found", &e.to_string()),
         }
     }
@@ -346,15 +410,34 @@ async fn add_membership(
     (StatusCode::CREATED, Json(json!({ "data": data }))).into_response()
 }
 
-/// `DELETE /v2/groups/{id}/people/{person_id}` → 204; 404 when not a member.
-async fn remove_person(
+/// `DELETE /v2/groups/{id}/relationships/people` with the people in the
+/// body → 204; 404 when one is not a member (the others are removed).
+async fn remove_people(
     State(ctx): State<Ctx>,
-    Path((id, person_id)): Path<(String, String)>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
 ) -> Response {
+    let Some(ids) = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .as_ref()
+        .and_then(person_ids)
+    else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unprocessable Entity",
+            "body must be {\"data\": [{\"type\": \"people\", \"id\": ..}]}",
+        );
+    };
     let mut w = ctx.shared.world();
     let stamp = dates::fmt_z(w.now());
-    match mutation::remove_member(&mut w, &id, &person_id, &stamp) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => error(StatusCode::NOT_FOUND, "Not Found", &e.to_string()),
+    let mut missing = None;
+    for pid in &ids {
+        if let Err(e) = mutation::remove_member(&mut w, &id, pid, &stamp) {
+            missing.get_or_insert(e.to_string());
+        }
+    }
+    match missing {
+        None => StatusCode::NO_CONTENT.into_response(),
+        Some(e) => error(StatusCode::NOT_FOUND, "Not Found", &e),
     }
 }

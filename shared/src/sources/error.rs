@@ -16,10 +16,15 @@ pub enum SourceError {
     /// 401/403: the key (or tenant) is wrong. Retrying cannot help, and
     /// hammering a SaaS API with a bad key risks getting it locked, so this
     /// fails fast.
-    #[error("{source_name}: authentication failed (HTTP {status}); check the API key")]
+    /// A redirect (Impartner answers a bad key with a 302 to its login
+    /// page) is the same failure: `status` is then the 3xx.
+    #[error("{source_name}: authentication failed (HTTP {status}{}); check {key}", redirect_text(.status))]
     Auth {
         source_name: SourceName,
         status: u16,
+        /// The configuration that holds the credentials, e.g.
+        /// `IMPARTNER_API_KEY and IMPARTNER_TENANT_ID`.
+        key: &'static str,
     },
 
     /// 429 after all retries were spent.
@@ -80,12 +85,33 @@ pub enum SourceError {
         detail: String,
     },
 
+    /// Every record of a non-empty page failed to parse: the service
+    /// answers in a shape this client does not know. Not retried (the
+    /// same page would come back the same) and never read as "no records".
+    #[error(
+        "{source_name}: all {count} {object} records of a page were unreadable (first: {detail})"
+    )]
+    Unreadable {
+        source_name: SourceName,
+        object: &'static str,
+        count: usize,
+        detail: String,
+    },
+
     /// The client configuration cannot work (bad base URL, zero rate).
     #[error("{source_name}: invalid client configuration: {detail}")]
     Config {
         source_name: SourceName,
         detail: String,
     },
+}
+
+fn redirect_text(status: &u16) -> &'static str {
+    if (300..400).contains(status) {
+        ", redirected to a login page"
+    } else {
+        ""
+    }
 }
 
 fn retry_after_text(retry_after: &Option<Duration>) -> String {
@@ -107,6 +133,7 @@ impl SourceError {
             | SourceError::Malformed { source_name, .. }
             | SourceError::Api { source_name, .. }
             | SourceError::Http { source_name, .. }
+            | SourceError::Unreadable { source_name, .. }
             | SourceError::Config { source_name, .. } => source_name,
         }
     }

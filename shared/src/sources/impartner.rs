@@ -1,8 +1,14 @@
 //! Impartner PRM client (OData-like, `Authorization: prm-key`).
 //!
-//! Lists page by `take`/`skip` until `skip >= count`; writes go back as
-//! `PATCH` arrays of at most 50 records, and the answer is judged per
-//! record so one rejected account does not hide 49 accepted ones.
+//! Lists page by `take`/`skip` (ordered by `Id`, so paging is stable)
+//! until `skip >= count`; writes go back as `PATCH` arrays of at most 50
+//! records, and the ModifyManyResult is judged per record so one rejected
+//! account does not hide 49 accepted ones.
+//!
+//! Record keys are read case-insensitively: production serves camelCase
+//! (`id`, `partner_Tier__cf`), the schema spells PascalCase (`Id`,
+//! `Partner_Tier__cf`); both must work, so every key is brought to
+//! PascalCase (first letter upper-cased) before the record is parsed.
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,7 +27,7 @@ use super::error::SourceError;
 use super::northpass::parse_base;
 use super::retry::RetryPolicy;
 use super::transport::{parse_json, ClientStats, Transport, TransportConfig};
-use super::wire::{string_from_value, u64_from_value, Account, CrmUser};
+use super::wire::{string_from_value, u64_from_value, Account, CrmUser, Region};
 
 pub const SOURCE: &str = "impartner";
 
@@ -42,9 +48,18 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
     "Website",
     "CrmId",
     "MailingCountry",
-    "Region",
+    "RegionId",
+    "ParentAccountId",
+    "PrimaryUserId",
     "Updated",
 ];
+
+/// Fields requested for `Region` (names of `Account.RegionId`).
+pub const REGION_FIELDS: &[&str] = &["Id", "Name"];
+
+/// The configuration that holds the credentials, named in auth errors.
+const KEY_HINT: &str =
+    "IMPARTNER_API_KEY and IMPARTNER_TENANT_ID (Authorization: prm-key, X-PRM-TenantId)";
 
 /// Fields requested for `User`.
 pub const USER_FIELDS: &[&str] = &[
@@ -57,6 +72,7 @@ pub const USER_FIELDS: &[&str] = &[
     "AccountId",
     "AccountName",
     "IsActive",
+    "Contact_Status__cf",
     "Updated",
 ];
 
@@ -149,35 +165,65 @@ impl fmt::Debug for ImpartnerClient {
 
 #[derive(Deserialize)]
 struct Envelope<D> {
-    #[serde(default)]
+    #[serde(default, alias = "Success")]
     success: Option<bool>,
-    #[serde(default)]
+    #[serde(default, alias = "Message")]
     message: Option<Value>,
+    #[serde(default, alias = "Errors")]
+    errors: Option<Value>,
+    #[serde(alias = "Data")]
     data: Option<D>,
 }
 
 #[derive(Deserialize)]
 struct ListData {
-    #[serde(default)]
+    #[serde(default, alias = "Count")]
     count: Option<Value>,
-    #[serde(default)]
+    #[serde(default, alias = "Results")]
     results: Vec<Value>,
 }
 
+/// The ModifyManyResult of a `PATCH`: `results` at the top level, one per
+/// record in request order. An older shape nested them under
+/// `data.results`; both are read.
 #[derive(Deserialize)]
-struct PatchData {
-    #[serde(default)]
-    results: Vec<PatchResult>,
+struct ModifyManyResult {
+    #[serde(default, alias = "Success")]
+    success: Option<bool>,
+    #[serde(default, alias = "Message")]
+    message: Option<Value>,
+    #[serde(default, alias = "Errors")]
+    errors: Option<Value>,
+    #[serde(default, alias = "Results")]
+    results: Option<Vec<PatchResult>>,
+    #[serde(default, alias = "Data")]
+    data: Option<Value>,
 }
 
 #[derive(Deserialize)]
 struct PatchResult {
     #[serde(default, alias = "Id")]
     id: Option<Value>,
-    #[serde(default)]
+    #[serde(default, alias = "Success")]
     success: Option<bool>,
-    #[serde(default)]
+    #[serde(default, alias = "Message")]
     message: Option<Value>,
+    #[serde(default, alias = "Errors")]
+    errors: Option<Value>,
+    /// The record as saved; carries its `id`.
+    #[serde(default, alias = "Data")]
+    data: Option<Value>,
+}
+
+impl PatchResult {
+    fn id(&self) -> Option<String> {
+        self.id.as_ref().and_then(string_from_value).or_else(|| {
+            let m = self.data.as_ref()?.as_object()?;
+            m.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("id"))
+                .and_then(|(_, v)| string_from_value(v))
+        })
+    }
 }
 
 impl<D> Envelope<D> {
@@ -187,8 +233,12 @@ impl<D> Envelope<D> {
         if self.success == Some(false) {
             return Err(SourceError::Api {
                 source_name: SOURCE,
-                message: message_text(self.message.as_ref()),
+                message: full_message(self.message.as_ref(), self.errors.as_ref()),
             });
+        }
+        if let Some(errors) = errors_text(self.errors.as_ref()) {
+            tracing::warn!(source = SOURCE, url = url.path(), %errors,
+                "successful answer carries errors");
         }
         self.data.ok_or_else(|| SourceError::Malformed {
             source_name: SOURCE,
@@ -198,9 +248,61 @@ impl<D> Envelope<D> {
     }
 }
 
-fn message_text(v: Option<&Value>) -> String {
-    v.and_then(string_from_value)
-        .unwrap_or_else(|| "no message".to_string())
+/// `errors: [{"code", "message"}]` as `"code: message; ..."`, `None` when
+/// there are none.
+fn errors_text(v: Option<&Value>) -> Option<String> {
+    let list = v?.as_array()?;
+    let parts: Vec<String> = list
+        .iter()
+        .filter_map(|e| match e {
+            Value::Object(m) => {
+                let get = |k: &str| {
+                    m.iter()
+                        .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                        .and_then(|(_, v)| string_from_value(v))
+                };
+                match (get("code"), get("message")) {
+                    (Some(c), Some(m)) => Some(format!("{c}: {m}")),
+                    (None, Some(m)) => Some(m),
+                    (Some(c), None) => Some(c),
+                    (None, None) => None,
+                }
+            }
+            other => string_from_value(other),
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// The service's message and its `errors[]`, for a failure report.
+fn full_message(message: Option<&Value>, errors: Option<&Value>) -> String {
+    match (message.and_then(string_from_value), errors_text(errors)) {
+        (Some(m), Some(e)) if !m.contains(&e) => format!("{m} ({e})"),
+        (Some(m), _) => m,
+        (None, Some(e)) => e,
+        (None, None) => "no message".to_string(),
+    }
+}
+
+/// Brings every key of a record to PascalCase (first letter upper-cased):
+/// `partner_Tier__cf` → `Partner_Tier__cf`, `crmId` → `CrmId`. A record
+/// carrying both spellings keeps the first one seen.
+pub fn pascal_keys(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut out = serde_json::Map::with_capacity(m.len());
+            for (k, v) in m {
+                let mut chars = k.chars();
+                let key = match chars.next() {
+                    Some(c) => c.to_uppercase().chain(chars).collect(),
+                    None => k,
+                };
+                out.entry(key).or_insert(v);
+            }
+            Value::Object(out)
+        }
+        other => other,
+    }
 }
 
 impl ImpartnerClient {
@@ -231,6 +333,7 @@ impl ImpartnerClient {
                 max_delay: cfg.retry_max_delay,
                 ..RetryPolicy::default()
             },
+            key_hint: KEY_HINT,
         })?;
         Ok(ImpartnerClient {
             transport,
@@ -274,13 +377,25 @@ impl ImpartnerClient {
         self.list("User", USER_FIELDS, since)
     }
 
+    /// Every `Region` as `id → name`: `Account.RegionId` points here.
+    /// Callers read it once per run and resolve names from it.
+    pub async fn regions(&self) -> Result<std::collections::HashMap<String, String>, SourceError> {
+        let list: Vec<Region> = collect(self.list("Region", REGION_FIELDS, None)).await?;
+        Ok(list
+            .into_iter()
+            .filter_map(|r| Some((r.id, r.name?.trim().to_string())))
+            .filter(|(_, n)| !n.is_empty())
+            .collect())
+    }
+
     /// Writes fields back onto accounts, 50 records per call. Each record
     /// is a JSON object with `Id` plus the fields to set.
     ///
-    /// Per-record rejections land in `failed`. A whole call answered with
-    /// `success: false` marks that chunk's records failed with the
-    /// service's message and carries on with the next chunk, so one bad
-    /// chunk does not stop the push. Transport failures that survive the
+    /// Per-record rejections land in `failed` with the CRM's message. The
+    /// top-level `success` is false as soon as one record failed, so it is
+    /// only believed for the whole chunk when no per-record `results` came
+    /// back; then the chunk's records fail with the service's message and
+    /// the push carries on with the next chunk. Transport failures that survive the
     /// retries, and auth errors, end the push with `Err` (PATCH sets
     /// absolute values, so the next run redoes it safely).
     pub async fn patch_accounts(&self, records: &[Value]) -> Result<PatchOutcome, SourceError> {
@@ -307,20 +422,44 @@ impl ImpartnerClient {
             let answer = self
                 .transport
                 .request(Method::PATCH, &url, Some(&body), &[], |reply| {
-                    parse_json::<Envelope<PatchData>>(SOURCE, &url, &reply.body)
+                    parse_json::<ModifyManyResult>(SOURCE, &url, &reply.body)
                 })
-                .await
-                .map_err(map_api_error)?;
-            match answer.into_data(&url) {
-                Ok(data) => judge_chunk(&ids, data.results, &mut outcome),
+                .await;
+            let answer = match answer.map_err(map_api_error) {
+                Ok(a) => a,
                 Err(SourceError::Api { message, .. }) => {
                     tracing::warn!(source = SOURCE, records = ids.len(), %message,
                         "PATCH chunk rejected");
                     outcome
                         .failed
                         .extend(ids.into_iter().map(|id| (id, message.clone())));
+                    continue;
                 }
                 Err(e) => return Err(e),
+            };
+            let nested = answer
+                .data
+                .as_ref()
+                .and_then(|d| d.as_object())
+                .and_then(|d| d.iter().find(|(k, _)| k.eq_ignore_ascii_case("results")))
+                .and_then(|(_, v)| serde_json::from_value::<Vec<PatchResult>>(v.clone()).ok());
+            match answer.results.or(nested) {
+                Some(results) => judge_chunk(&ids, results, &mut outcome),
+                None if answer.success == Some(false) => {
+                    let message = full_message(answer.message.as_ref(), answer.errors.as_ref());
+                    tracing::warn!(source = SOURCE, records = ids.len(), %message,
+                        "PATCH chunk rejected");
+                    outcome
+                        .failed
+                        .extend(ids.into_iter().map(|id| (id, message.clone())));
+                }
+                None => {
+                    return Err(SourceError::Malformed {
+                        source_name: SOURCE,
+                        url: url.to_string(),
+                        detail: "PATCH answer without results".into(),
+                    })
+                }
             }
         }
         Ok(outcome)
@@ -358,6 +497,9 @@ impl ImpartnerClient {
                 {
                     let mut q = url.query_pairs_mut();
                     q.append_pair("fields", &fields.join(","));
+                    // Without an order, skip/take pages may overlap or miss
+                    // records when the service's natural order shifts.
+                    q.append_pair("orderby", "Id");
                     q.append_pair("take", &client.take.to_string());
                     q.append_pair("skip", &skip.to_string());
                     if let Some(f) = &filter {
@@ -374,7 +516,7 @@ impl ImpartnerClient {
                 let data = env.into_data(&url)?;
                 let count = data.count.as_ref().and_then(u64_from_value);
                 let got = data.results.len() as u64;
-                let items = client.parse_records::<T>(object, data.results);
+                let items = client.parse_records::<T>(object, data.results)?;
                 // Advance by what actually came (a server may cap `take`
                 // lower than asked). Stop at `count`, or on an empty page
                 // so a wrong `count` cannot make us loop forever.
@@ -392,23 +534,40 @@ impl ImpartnerClient {
     }
 
     /// Reads records one by one so an unreadable one (no `Id`) is skipped
-    /// and counted instead of failing the page.
-    fn parse_records<T: DeserializeOwned>(&self, object: &str, raw: Vec<Value>) -> Vec<T> {
-        let mut out = Vec::with_capacity(raw.len());
+    /// and counted instead of failing the page. A page on which *every*
+    /// record is unreadable is an error: the service speaks a shape we do
+    /// not know, and reading it as "no records" would untrack everyone.
+    fn parse_records<T: DeserializeOwned>(
+        &self,
+        object: &'static str,
+        raw: Vec<Value>,
+    ) -> Result<Vec<T>, SourceError> {
+        let total = raw.len();
+        let mut out = Vec::with_capacity(total);
         let mut skipped = 0;
+        let mut first_error = None;
         for r in raw {
-            match serde_json::from_value::<T>(r) {
+            match serde_json::from_value::<T>(pascal_keys(r)) {
                 Ok(t) => out.push(t),
                 Err(e) => {
                     skipped += 1;
                     tracing::warn!(source = SOURCE, object, error = %e, "skipping record");
+                    first_error.get_or_insert_with(|| e.to_string());
                 }
             }
         }
         if skipped > 0 {
             self.transport.stats.add_skipped(skipped);
         }
-        out
+        if total > 0 && out.is_empty() {
+            return Err(SourceError::Unreadable {
+                source_name: SOURCE,
+                object,
+                count: total,
+                detail: first_error.unwrap_or_default(),
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -429,7 +588,7 @@ fn map_api_error(e: SourceError) -> SourceError {
             if env.success == Some(false) {
                 return SourceError::Api {
                     source_name: SOURCE,
-                    message: message_text(env.message.as_ref()),
+                    message: full_message(env.message.as_ref(), env.errors.as_ref()),
                 };
             }
         }
@@ -442,7 +601,7 @@ fn map_api_error(e: SourceError) -> SourceError {
 fn judge_chunk(ids: &[String], results: Vec<PatchResult>, outcome: &mut PatchOutcome) {
     let mut answered = vec![false; ids.len()];
     for (i, r) in results.into_iter().enumerate() {
-        let pos = match r.id.as_ref().and_then(string_from_value) {
+        let pos = match r.id() {
             Some(id) => ids.iter().position(|x| *x == id),
             None => (i < ids.len()).then_some(i),
         };
@@ -457,7 +616,9 @@ fn judge_chunk(ids: &[String], results: Vec<PatchResult>, outcome: &mut PatchOut
         if r.success.unwrap_or(false) {
             outcome.succeeded.push(id);
         } else {
-            outcome.failed.push((id, message_text(r.message.as_ref())));
+            outcome
+                .failed
+                .push((id, full_message(r.message.as_ref(), r.errors.as_ref())));
         }
     }
     for (id, seen) in ids.iter().zip(answered) {
@@ -563,6 +724,73 @@ mod tests {
                     "no result returned for this record".to_string()
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn keys_of_either_case_read_the_same() {
+        let camel = pascal_keys(
+            json!({"id": 7, "partner_Tier__cf": "Select", "crmId": "001x",
+            "regionId": 2, "region": {"id": 2, "name": "EMEA"}}),
+        );
+        let a: Account = serde_json::from_value(camel).unwrap();
+        assert_eq!(a.id, "7");
+        assert_eq!(a.partner_tier.as_deref(), Some("Select"));
+        assert_eq!(a.crm_id.as_deref(), Some("001x"));
+        assert_eq!(a.region_id.as_deref(), Some("2"));
+        assert_eq!(a.region.as_deref(), Some("EMEA"));
+        let u: CrmUser = serde_json::from_value(pascal_keys(
+            json!({"id": 1, "account": {"id": 9}, "contact_Status__cf": "Terminated"}),
+        ))
+        .unwrap();
+        assert_eq!(u.account_id.as_deref(), Some("9"));
+        assert_eq!(u.contact_status.as_deref(), Some("Terminated"));
+    }
+
+    #[test]
+    fn a_page_of_only_unreadable_records_is_an_error() {
+        let c = ImpartnerClient::new(ImpartnerConfig::new("http://h:1", "k", "t")).unwrap();
+        let err = c
+            .parse_records::<Account>("Account", vec![json!({"Name": "x"}), json!({"ID_": 1})])
+            .unwrap_err();
+        assert!(
+            matches!(err, SourceError::Unreadable { count: 2, .. }),
+            "{err:?}"
+        );
+        let ok = c
+            .parse_records::<Account>("Account", vec![json!({"Name": "x"}), json!({"id": 1})])
+            .unwrap();
+        assert_eq!(ok.len(), 1);
+        assert!(c
+            .parse_records::<Account>("Account", vec![])
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn modify_many_result_shapes() {
+        let top: ModifyManyResult = serde_json::from_value(json!({
+            "success": false, "message": "1 of 2 records failed", "errors": [],
+            "results": [
+                {"success": true, "errors": [], "data": {"id": 1}},
+                {"success": false, "errors": [{"code": "400", "message": "Invalid field 'X'"}],
+                 "data": {"Id": 2}}
+            ]
+        }))
+        .unwrap();
+        let mut out = PatchOutcome::default();
+        judge_chunk(&["1".into(), "2".into()], top.results.unwrap(), &mut out);
+        assert_eq!(out.succeeded, vec!["1".to_string()]);
+        assert_eq!(
+            out.failed,
+            vec![("2".to_string(), "400: Invalid field 'X'".to_string())]
+        );
+        assert_eq!(
+            full_message(
+                Some(&json!("Bad")),
+                Some(&json!([{"code": "E1", "message": "no such field Foo"}]))
+            ),
+            "Bad (E1: no such field Foo)"
         );
     }
 

@@ -1,6 +1,10 @@
 //! Northpass LMS client (JSON:API style, `X-Api-Key`).
 //!
-//! Lists are paged by following `links.next` until it is absent. Every
+//! Lists are paged by following `links.next` until it is absent, with the
+//! first request's `limit` and `filter[...]` put back on every link that
+//! dropped them; `GET /v2/properties/courses`, which can end without a
+//! `links.next` while more pages exist, is paged until a short or empty
+//! page instead. Every
 //! list has a whole-list function (`people`) and a page stream
 //! (`people_pages`) so a sync can write page by page without holding
 //! 33,000 people in memory.
@@ -189,6 +193,7 @@ impl NorthpassClient {
                 max_delay: cfg.retry_max_delay,
                 ..RetryPolicy::default()
             },
+            key_hint: "NORTHPASS_API_KEY (X-Api-Key)",
         })?;
         Ok(NorthpassClient {
             transport,
@@ -218,7 +223,12 @@ impl NorthpassClient {
         &self,
         since: Option<DateTime<Utc>>,
     ) -> impl Stream<Item = Result<Vec<Person>, SourceError>> + Send + 'static {
-        self.list(&["v2", "people"], since, Arc::new(convert_person))
+        self.list(
+            &["v2", "people"],
+            since,
+            Arc::new(convert_person),
+            Paging::Links,
+        )
     }
 
     // ---- groups -------------------------------------------------------
@@ -231,14 +241,25 @@ impl NorthpassClient {
         &self,
         since: Option<DateTime<Utc>>,
     ) -> impl Stream<Item = Result<Vec<Group>, SourceError>> + Send + 'static {
-        self.list(&["v2", "groups"], since, Arc::new(convert_group))
+        self.list(
+            &["v2", "groups"],
+            since,
+            Arc::new(convert_group),
+            Paging::Links,
+        )
     }
 
     /// Members of one group.
     pub async fn group_memberships(&self, group_id: &str) -> Result<Vec<Membership>, SourceError> {
         let gid = group_id.to_string();
         let convert: Convert<Membership> = Arc::new(move |r| convert_membership(&gid, r));
-        collect(self.list(&["v2", "groups", group_id, "memberships"], None, convert)).await
+        collect(self.list(
+            &["v2", "groups", group_id, "memberships"],
+            None,
+            convert,
+            Paging::Links,
+        ))
+        .await
     }
 
     /// Memberships of many groups, at most `concurrency` groups at a time
@@ -275,7 +296,12 @@ impl NorthpassClient {
         &self,
         since: Option<DateTime<Utc>>,
     ) -> impl Stream<Item = Result<Vec<Course>, SourceError>> + Send + 'static {
-        self.list(&["v2", "courses"], since, Arc::new(convert_course))
+        self.list(
+            &["v2", "courses"],
+            since,
+            Arc::new(convert_course),
+            Paging::Links,
+        )
     }
 
     /// Custom properties (NPCU, category) of every course. Not incremental:
@@ -291,6 +317,7 @@ impl NorthpassClient {
             &["v2", "properties", "courses"],
             None,
             Arc::new(convert_properties),
+            Paging::UntilShort,
         )
     }
 
@@ -302,7 +329,13 @@ impl NorthpassClient {
     pub async fn transcripts(&self, person_id: &str) -> Result<Vec<TranscriptEntry>, SourceError> {
         let pid = person_id.to_string();
         let convert: Convert<TranscriptEntry> = Arc::new(move |r| convert_transcript(&pid, r));
-        collect(self.list(&["v2", "transcripts", person_id], None, convert)).await
+        collect(self.list(
+            &["v2", "transcripts", person_id],
+            None,
+            convert,
+            Paging::Links,
+        ))
+        .await
     }
 
     /// Transcripts of many people, at most `concurrency` people at a time,
@@ -333,22 +366,26 @@ impl NorthpassClient {
 
     // ---- writes -------------------------------------------------------
 
-    /// Adds a person to a group. "Already a member" (409) counts as done,
+    /// Adds a person to a group through
+    /// `POST /v2/groups/{id}/relationships/people`. "Already a member"
+    /// (422, or 409 from JSON:API servers that use it) counts as done,
     /// which also makes the retry of a POST whose answer was lost safe.
     pub async fn add_member(&self, group_id: &str, person_id: &str) -> Result<(), SourceError> {
-        let url = self.endpoint(&["v2", "groups", group_id, "memberships"]);
+        let url = self.endpoint(&["v2", "groups", group_id, "relationships", "people"]);
         let body = json!({ "data": [ { "type": "people", "id": person_id } ] });
         self.transport
-            .request(Method::POST, &url, Some(&body), &[409], |_| Ok(()))
+            .request(Method::POST, &url, Some(&body), &[409, 422], |_| Ok(()))
             .await
     }
 
-    /// Removes a person from a group (offboarding). "Not a member" (404)
+    /// Removes a person from a group (offboarding) through
+    /// `DELETE /v2/groups/{id}/relationships/people`. "Not a member" (404)
     /// counts as done: the goal state is reached either way.
     pub async fn remove_member(&self, group_id: &str, person_id: &str) -> Result<(), SourceError> {
-        let url = self.endpoint(&["v2", "groups", group_id, "people", person_id]);
+        let url = self.endpoint(&["v2", "groups", group_id, "relationships", "people"]);
+        let body = json!({ "data": [ { "type": "people", "id": person_id } ] });
         self.transport
-            .request(Method::DELETE, &url, None, &[404], |_| Ok(()))
+            .request(Method::DELETE, &url, Some(&body), &[404], |_| Ok(()))
             .await
     }
 
@@ -375,6 +412,7 @@ impl NorthpassClient {
         segments: &[&str],
         since: Option<DateTime<Utc>>,
         convert: Convert<T>,
+        paging: Paging,
     ) -> BoxStream<'static, Result<Vec<T>, SourceError>> {
         let mut first = self.endpoint(segments);
         {
@@ -390,10 +428,18 @@ impl NorthpassClient {
                 );
             }
         }
+        // Put back on every followed link (see the module doc).
+        let sticky: Vec<(String, String)> = first
+            .query_pairs()
+            .filter(|(k, _)| k == "limit" || k.starts_with("filter["))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let limit = self.page_limit as usize;
         let client = self.clone();
         stream::try_unfold((Some(first), 0usize), move |(next, pages)| {
             let client = client.clone();
             let convert = convert.clone();
+            let sticky = sticky.clone();
             async move {
                 let Some(url) = next else {
                     return Ok(None);
@@ -405,7 +451,17 @@ impl NorthpassClient {
                         detail: format!("more than {MAX_PAGES} pages; links.next never ends"),
                     });
                 }
-                let (items, next) = client.fetch_page(&url, &convert).await?;
+                let (items, next, raw) = client.fetch_page(&url, &convert).await?;
+                let next = match paging {
+                    Paging::Links => next,
+                    // An empty page is the last. A link is followed when
+                    // there is one (a server may cap `limit` below ours, so
+                    // "short" is only judged without a link); without one,
+                    // a full page is followed by the next page number.
+                    Paging::UntilShort if raw == 0 => None,
+                    Paging::UntilShort => next.or_else(|| (raw >= limit).then(|| next_page(&url))),
+                };
+                let next = next.map(|n| reapply(n, &sticky));
                 Ok(Some((items, (next, pages + 1))))
             }
         })
@@ -416,7 +472,7 @@ impl NorthpassClient {
         &self,
         url: &Url,
         convert: &Convert<T>,
-    ) -> Result<(Vec<T>, Option<Url>), SourceError> {
+    ) -> Result<(Vec<T>, Option<Url>, usize), SourceError> {
         let page: Page = self
             .transport
             .request(Method::GET, url, None, &[], |reply| {
@@ -425,6 +481,8 @@ impl NorthpassClient {
             .await?;
         let mut items = Vec::with_capacity(page.data.len());
         let mut skipped = 0u64;
+        let total = page.data.len() as u64;
+        let mut first_why: Option<&'static str> = None;
         for raw in page.data {
             let item = match serde_json::from_value::<Resource>(raw) {
                 Ok(r) => convert(r),
@@ -435,12 +493,21 @@ impl NorthpassClient {
                 Item::Ignore => {}
                 Item::Unreadable(why) => {
                     skipped += 1;
+                    first_why.get_or_insert(why);
                     tracing::warn!(source = SOURCE, path = url.path(), why, "skipping record");
                 }
             }
         }
         if skipped > 0 {
             self.transport.stats.add_skipped(skipped);
+            if items.is_empty() && skipped == total {
+                return Err(SourceError::Unreadable {
+                    source_name: SOURCE,
+                    object: "JSON:API",
+                    count: total as usize,
+                    detail: first_why.unwrap_or("unreadable").to_string(),
+                });
+            }
         }
         let next = match page.links.and_then(|l| l.next) {
             Some(n) if !n.is_empty() => Some(self.resolve_next(url, &n)?),
@@ -453,7 +520,7 @@ impl NorthpassClient {
                 detail: "links.next points at the same page".into(),
             });
         }
-        Ok((items, next))
+        Ok((items, next, total as usize))
     }
 
     /// `links.next` is absolute per the contract, but we only ever send the
@@ -479,6 +546,45 @@ impl NorthpassClient {
         u.set_query(joined.query());
         Ok(u)
     }
+}
+
+/// How a list ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Paging {
+    /// When `links.next` is absent.
+    Links,
+    /// At the first short or empty page (`links.next` is not trusted to
+    /// be there).
+    UntilShort,
+}
+
+/// `url` with `page` one higher (1 when it had none).
+fn next_page(url: &Url) -> Url {
+    let page = url
+        .query_pairs()
+        .find(|(k, _)| k == "page")
+        .and_then(|(_, v)| v.parse::<u64>().ok())
+        .unwrap_or(1);
+    set_params(url.clone(), &[("page".to_string(), (page + 1).to_string())])
+}
+
+/// `next` with our `limit` and `filter[...]` back in place.
+fn reapply(next: Url, sticky: &[(String, String)]) -> Url {
+    set_params(next, sticky)
+}
+
+/// `url` with each of `params` set to its value (replacing any value the
+/// URL had), every other parameter kept in order.
+fn set_params(mut url: Url, params: &[(String, String)]) -> Url {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !params.iter().any(|(p, _)| p == k))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept.iter().chain(params.iter()));
+    url
 }
 
 /// Parses the base URL and makes sure it can carry path segments.

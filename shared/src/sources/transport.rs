@@ -102,6 +102,7 @@ pub(crate) struct Transport {
     /// sending, so 500 concurrent transcript fetches with a bad key cost
     /// the source one request, not 500.
     auth_failed: std::sync::atomic::AtomicU16,
+    key_hint: &'static str,
     pub stats: StatsCell,
 }
 
@@ -113,6 +114,8 @@ pub(crate) struct TransportConfig {
     pub max_concurrency: usize,
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// Named in authentication errors: which configuration to check.
+    pub key_hint: &'static str,
 }
 
 impl Transport {
@@ -149,6 +152,7 @@ impl Transport {
             permits: Semaphore::new(cfg.max_concurrency.max(1)),
             retry: cfg.retry,
             auth_failed: std::sync::atomic::AtomicU16::new(0),
+            key_hint: cfg.key_hint,
             stats: StatsCell::default(),
         }))
     }
@@ -250,16 +254,20 @@ impl Transport {
             };
         }
         match status.as_u16() {
-            401 | 403 => {
-                self.auth_failed.store(status.as_u16(), Ordering::Relaxed);
+            // Redirects are never followed (see `new`); an API that answers
+            // one sends us to its login page, i.e. it did not accept the key.
+            s @ (401 | 403 | 300..=399) => {
+                self.auth_failed.store(s, Ordering::Relaxed);
                 tracing::error!(
                     source = self.source,
-                    status = status.as_u16(),
+                    status = s,
+                    key = self.key_hint,
                     "authentication failed; not retrying"
                 );
                 Err(SourceError::Auth {
                     source_name: self.source,
-                    status: status.as_u16(),
+                    status: s,
+                    key: self.key_hint,
                 })
             }
             429 => {
@@ -309,6 +317,7 @@ impl Transport {
             status => Err(SourceError::Auth {
                 source_name: self.source,
                 status,
+                key: self.key_hint,
             }),
         }
     }

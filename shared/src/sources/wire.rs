@@ -150,6 +150,32 @@ pub(crate) fn de_opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool
         .and_then(bool_from_value))
 }
 
+/// The value of `key` in a JSON object, whatever the case of its first
+/// letter (`name` / `Name`).
+fn field_ci<'a>(m: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+    m.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+}
+
+/// An id given as text, a number, or an object reference (`{"id": ..}`).
+pub(crate) fn de_opt_ref_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        Some(Value::Object(m)) => field_ci(&m, "id").and_then(string_from_value),
+        Some(v) => string_from_value(&v),
+        None => None,
+    })
+}
+
+/// A name given as text or as an object reference carrying `name`.
+pub(crate) fn de_opt_ref_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        Some(Value::Object(m)) => field_ci(&m, "name").and_then(string_from_value),
+        Some(v @ Value::String(_)) => string_from_value(&v),
+        _ => None,
+    })
+}
+
 /// Ids are required; numbers are accepted and kept as their decimal text
 /// so ids compare the same whatever the source sent.
 pub(crate) fn de_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -318,10 +344,33 @@ pub struct Account {
     pub crm_id: Option<String>,
     #[serde(rename = "MailingCountry", default, deserialize_with = "de_opt_string")]
     pub mailing_country: Option<String>,
-    #[serde(rename = "Region", default, deserialize_with = "de_opt_string")]
+    /// A region name carried on the record itself: older tenants send
+    /// `Region` as text, others as an object reference that may hold a
+    /// `name`. The usual source of the name is `region_id` + the `Region`
+    /// object (see `ImpartnerClient::regions`).
+    #[serde(rename = "Region", default, deserialize_with = "de_opt_ref_name")]
     pub region: Option<String>,
+    #[serde(rename = "RegionId", default, deserialize_with = "de_opt_ref_id")]
+    pub region_id: Option<String>,
+    #[serde(
+        rename = "ParentAccountId",
+        default,
+        deserialize_with = "de_opt_ref_id"
+    )]
+    pub parent_account_id: Option<String>,
+    #[serde(rename = "PrimaryUserId", default, deserialize_with = "de_opt_ref_id")]
+    pub primary_user_id: Option<String>,
     #[serde(rename = "Updated", default, deserialize_with = "de_opt_datetime")]
     pub updated: Option<DateTime<Utc>>,
+}
+
+/// `Region`: a named region an account points at by `RegionId`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Region {
+    #[serde(rename = "Id", deserialize_with = "de_id")]
+    pub id: String,
+    #[serde(rename = "Name", default, deserialize_with = "de_opt_string")]
+    pub name: Option<String>,
 }
 
 /// `User`: a partner contact in the PRM.
@@ -339,13 +388,27 @@ pub struct CrmUser {
     pub title: Option<String>,
     #[serde(rename = "Phone", default, deserialize_with = "de_opt_string")]
     pub phone: Option<String>,
-    #[serde(rename = "AccountId", default, deserialize_with = "de_opt_string")]
+    /// `AccountId`; production code requests `Account` (an id or an
+    /// object reference), accepted too.
+    #[serde(
+        rename = "AccountId",
+        alias = "Account",
+        default,
+        deserialize_with = "de_opt_ref_id"
+    )]
     pub account_id: Option<String>,
     #[serde(rename = "AccountName", default, deserialize_with = "de_opt_string")]
     pub account_name: Option<String>,
     /// `None` when the source did not say; callers decide the default.
     #[serde(rename = "IsActive", default, deserialize_with = "de_opt_bool")]
     pub is_active: Option<bool>,
+    /// Inactive, Terminated, Suspended, Deactivated → not an active contact.
+    #[serde(
+        rename = "Contact_Status__cf",
+        default,
+        deserialize_with = "de_opt_string"
+    )]
+    pub contact_status: Option<String>,
     #[serde(rename = "Updated", default, deserialize_with = "de_opt_datetime")]
     pub updated: Option<DateTime<Utc>>,
 }

@@ -19,6 +19,7 @@ use super::Fetched;
 use crate::convert;
 use crate::deps::Deps;
 use crate::error::SyncError;
+use crate::guard;
 use crate::recompute::Touched;
 use crate::write::put_counted;
 
@@ -32,7 +33,7 @@ fn link_for(email: &str, by_email: &HashMap<String, Vec<&LmsUser>>) -> Option<St
         .map(|u| u.id.clone())
 }
 
-pub async fn fetch(deps: &Deps, run: &mut TaskRun) -> Result<Fetched, SyncError> {
+pub async fn fetch(deps: &Deps, run: &mut TaskRun, force: bool) -> Result<Fetched, SyncError> {
     let prm = deps.impartner()?;
     let store = &deps.store;
     let cfg = &deps.config;
@@ -48,7 +49,7 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun) -> Result<Fetched, SyncError>
             by_email.entry(e).or_default().push(u);
         }
     }
-    let mut stored: HashMap<String, Contact> = store
+    let stored: HashMap<String, Contact> = store
         .all_contacts()
         .await?
         .into_iter()
@@ -58,22 +59,28 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun) -> Result<Fetched, SyncError>
     let mut touched_partners: BTreeSet<String> = BTreeSet::new();
     let mut stale_lookups: Vec<ItemKey> = Vec::new();
 
+    // The whole listing first, so a full run can be judged by the guard
+    // before it writes anything.
     let mut failure: Option<SyncError> = None;
+    let mut listed = Vec::new();
     let mut pages = Box::pin(prm.users_pages(since));
     while let Some(page) = pages.next().await {
-        let page = match page {
-            Ok(p) => p,
+        match page {
+            Ok(p) => listed.extend(p),
             Err(e) => {
                 failure = Some(e.into());
                 break;
             }
-        };
-        let mut out: Vec<Contact> = Vec::new();
-        for u in page {
+        }
+    }
+    let read = listed.len();
+    let mut out: Vec<Contact> = Vec::new();
+    {
+        for u in listed {
             run.counts.processed += 1;
             seen.insert(u.id.clone());
             let old = stored.get(&u.id);
-            let mut c = convert::contact(&u, old);
+            let mut c = convert::contact(&u, old, &cfg.inactive_contact_statuses);
             let excluded =
                 contact_exclusion(&c.email, &cfg.internal_domains, &cfg.shared_mailboxes);
             if excluded.is_some() {
@@ -99,10 +106,6 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun) -> Result<Fetched, SyncError>
             }
             out.push(c);
         }
-        touched_partners.extend(write_contacts(deps, run, &out, &stored).await?);
-        for c in out {
-            stored.insert(c.id.clone(), c);
-        }
     }
 
     // Not in this run's pages: full runs deactivate the vanished; every run
@@ -120,6 +123,26 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun) -> Result<Fetched, SyncError>
             rest.push(n);
         }
     }
+    if run.mode == Mode::Full && failure.is_none() {
+        let was_active = |id: &str| stored.get(id).is_some_and(|o| o.active);
+        let dropping = out
+            .iter()
+            .chain(&rest)
+            .filter(|c| !c.active && was_active(&c.id))
+            .count();
+        guard::check(
+            &run.task,
+            guard::Drops {
+                kind: "contacts",
+                stored_active: stored.values().filter(|c| c.active).count(),
+                read,
+                dropping,
+            },
+            cfg.untrack_guard_percent,
+            force,
+        )?;
+    }
+    touched_partners.extend(write_contacts(deps, run, &out, &stored).await?);
     touched_partners.extend(write_contacts(deps, run, &rest, &stored).await?);
     if !stale_lookups.is_empty() {
         store.batch_delete(stale_lookups).await?;

@@ -64,6 +64,7 @@ pub async fn run(
     run: &mut TaskRun,
     budget: Budget,
     now: DateTime<Utc>,
+    force: bool,
 ) -> Result<Step, SyncError> {
     let cursor = Cursor::from_run(run);
     let mut cache = EnrollmentCache::new();
@@ -74,9 +75,9 @@ pub async fn run(
         let r = match task {
             TaskName::LmsUsers => users::fetch(deps, run).await?,
             TaskName::LmsCourses => courses::fetch(deps, run).await?,
-            TaskName::CrmPartners => partners::fetch(deps, run).await?,
+            TaskName::CrmPartners => partners::fetch(deps, run, force).await?,
             TaskName::LmsGroups => groups::fetch(deps, run, &cursor, &budget).await?,
-            TaskName::CrmContacts => contacts::fetch(deps, run).await?,
+            TaskName::CrmContacts => contacts::fetch(deps, run, force).await?,
             TaskName::LmsEnrollments => {
                 enrollments::fetch(deps, run, &cursor, &budget, now, &mut cache).await?
             }

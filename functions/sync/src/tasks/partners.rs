@@ -1,8 +1,9 @@
 //! `crm-partners`: Impartner accounts → partner profiles. Partners in an
 //! untracked tier (`Pending`) or `Inactive` are kept with `tracked =
 //! false`; a full run also untracks accounts gone from the CRM (never
-//! deletes: history and pinned links survive a comeback). New partners are
-//! matched to their LMS group right away.
+//! deletes: history and pinned links survive a comeback) — unless that
+//! would untrack too many at once (`guard`). New partners are matched to
+//! their LMS group right away.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -15,11 +16,12 @@ use super::Fetched;
 use crate::convert;
 use crate::deps::Deps;
 use crate::error::SyncError;
+use crate::guard;
 use crate::link::relink_partners;
 use crate::recompute::Touched;
 use crate::write::put_counted;
 
-pub async fn fetch(deps: &Deps, run: &mut TaskRun) -> Result<Fetched, SyncError> {
+pub async fn fetch(deps: &Deps, run: &mut TaskRun, force: bool) -> Result<Fetched, SyncError> {
     let prm = deps.impartner()?;
     let store = &deps.store;
     let untracked = &deps.config.untracked_tiers;
@@ -33,56 +35,87 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun) -> Result<Fetched, SyncError>
         .into_iter()
         .map(|p| (p.id.clone(), p))
         .collect();
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut touched_ids: BTreeSet<String> = BTreeSet::new();
+    // Once per run: every account of the run resolves its `RegionId` here.
+    let regions = prm.regions().await?;
 
+    // The whole listing first (a few thousand accounts at most), so a full
+    // run can be judged by the guard before it writes anything.
     let mut failure: Option<SyncError> = None;
+    let mut read: Vec<Partner> = Vec::new();
     let mut pages = Box::pin(prm.accounts_pages(since));
     while let Some(page) = pages.next().await {
-        let page = match page {
-            Ok(p) => p,
+        match page {
+            Ok(p) => read.extend(
+                p.iter()
+                    .map(|a| convert::partner(a, stored.get(&a.id), untracked, &regions)),
+            ),
             Err(e) => {
                 failure = Some(e.into());
                 break;
             }
-        };
-        let mut items = Vec::new();
-        for a in page {
-            run.counts.processed += 1;
-            seen.insert(a.id.clone());
-            let mut p = convert::partner(&a, stored.get(&a.id), untracked);
-            if let Some(old) = stored.get(&a.id) {
-                // Our own push bumps `Updated` in the CRM; a bump with no
-                // other change must not rewrite the partner.
-                let mut cmp = p.clone();
-                cmp.updated_at = old.updated_at;
-                if &cmp == old {
-                    p = cmp;
-                }
-            }
-            items.push(partner_item(&p)?);
-        }
-        for k in put_counted(store, items, &mut run.counts).await? {
-            if let Some(id) = k.pk.strip_prefix("PARTNER#") {
-                touched_ids.insert(id.to_string());
-            }
         }
     }
+    let seen: HashSet<String> = read.iter().map(|p| p.id.clone()).collect();
     // Only a complete listing tells who is gone.
-    if run.mode == Mode::Full && failure.is_none() {
-        let mut gone = Vec::new();
-        for p in stored
+    let gone: Vec<Partner> = if run.mode == Mode::Full && failure.is_none() {
+        stored
             .values()
             .filter(|p| !seen.contains(&p.id) && p.tracked)
-        {
-            let mut p = p.clone();
-            p.tracked = false;
-            touched_ids.insert(p.id.clone());
-            gone.push(partner_item(&p)?);
+            .map(|p| Partner {
+                tracked: false,
+                ..p.clone()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if run.mode == Mode::Full && failure.is_none() {
+        let untracking = read
+            .iter()
+            .filter(|p| !p.tracked && stored.get(&p.id).is_some_and(|o| o.tracked))
+            .count();
+        guard::check(
+            &run.task,
+            guard::Drops {
+                kind: "partners",
+                stored_active: stored.values().filter(|p| p.tracked).count(),
+                read: read.len(),
+                dropping: gone.len() + untracking,
+            },
+            deps.config.untrack_guard_percent,
+            force,
+        )?;
+    }
+
+    let mut touched_ids: BTreeSet<String> = BTreeSet::new();
+    let mut items = Vec::new();
+    for mut p in read {
+        run.counts.processed += 1;
+        if let Some(old) = stored.get(&p.id) {
+            // Our own push bumps `Updated` in the CRM; a bump with no
+            // other change must not rewrite the partner.
+            let mut cmp = p.clone();
+            cmp.updated_at = old.updated_at;
+            if &cmp == old {
+                p = cmp;
+            }
         }
+        items.push(partner_item(&p)?);
+    }
+    for k in put_counted(store, items, &mut run.counts).await? {
+        if let Some(id) = k.pk.strip_prefix("PARTNER#") {
+            touched_ids.insert(id.to_string());
+        }
+    }
+    if !gone.is_empty() {
         run.counts.deactivated += gone.len() as u64;
+        touched_ids.extend(gone.iter().map(|p| p.id.clone()));
+        let items = gone
+            .iter()
+            .map(partner_item)
+            .collect::<Result<Vec<_>, _>>()?;
         let mut c = portal_core::tasks::Counts::default();
-        put_counted(store, gone, &mut c).await?;
+        put_counted(store, items, &mut c).await?;
     }
 
     let mut partners = store.all_partners().await?;

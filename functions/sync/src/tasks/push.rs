@@ -1,6 +1,8 @@
-//! `crm-push`: certification results back onto the CRM account — total
-//! NPCU, certification count, one count per product category, the LMS
-//! group name — 50 records per PATCH, counting per-record failures.
+//! `crm-push`: certification results back onto the CRM account, into the
+//! fields the push mapping names (`Config::push`: total NPCU, certification
+//! counts per group of categories, LMS group id and name, dashboard link,
+//! user count) and no others — 50 records per PATCH, counting per-record
+//! failures and listing them, with the CRM's message, in the run record.
 //!
 //! The partner's dashboard link (`LMS_Training_Dashboard__cf`) is derived
 //! with `access::partner_link_token` at the partner's current (live) link
@@ -14,13 +16,13 @@
 //! last pushed (kept in a `PUSHED` item per partner); full runs push every
 //! tracked partner, repairing any hand edit in the CRM.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use portal_core::access::{
     current_link_version, next_link_version, partner_link_record, partner_link_token,
 };
-use portal_core::model::{Course, PartnerSummary, UNCATEGORIZED};
+use portal_core::model::PartnerSummary;
 use portal_core::store::{keys, Keys, StoreItem};
 use portal_core::tasks::{Mode, TaskRun};
 use serde::{Deserialize, Serialize};
@@ -30,6 +32,8 @@ use crate::deps::Deps;
 use crate::error::SyncError;
 
 const PUSHED_SK: &str = "PUSHED";
+/// Rejections listed in the run record (the record stays one small item).
+const MAX_REPORTED_FAILURES: usize = 20;
 const PUSHED_ENTITY: &str = "PUSHED";
 
 /// What was last pushed for a partner (the PATCH body, as JSON text so the
@@ -49,46 +53,8 @@ fn pushed_item(p: &Pushed) -> Result<StoreItem, SyncError> {
     )?)
 }
 
-/// CRM field of a category: non-alphanumerics become `_`
-/// ("Automation Cloud" → `Automation_Cloud_Certifications__cf`).
-pub fn category_field(category: &str) -> String {
-    let name: String = category
-        .trim()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    format!("{name}_Certifications__cf")
-}
-
-/// Every category a certification can have: from the courses and the
-/// configured map, so a category that drops to zero is pushed as 0.
-fn categories(deps: &Deps, courses: &[Course], summaries: &[PartnerSummary]) -> BTreeSet<String> {
-    let mut out: BTreeSet<String> = courses
-        .iter()
-        .filter(|c| c.npcu > 0)
-        .filter_map(|c| deps.config.categories.category_for(c))
-        .collect();
-    out.extend(
-        deps.config
-            .categories
-            .rules
-            .iter()
-            .map(|r| r.category.clone()),
-    );
-    for s in summaries {
-        out.extend(s.certs.iter().filter_map(|c| c.category.clone()));
-    }
-    out.remove(UNCATEGORIZED);
-    out
-}
-
-pub fn payload(
-    deps: &Deps,
-    s: &PartnerSummary,
-    cats: &BTreeSet<String>,
-    now: DateTime<Utc>,
-    link: Option<String>,
-) -> Value {
+pub fn payload(deps: &Deps, s: &PartnerSummary, now: DateTime<Utc>, link: Option<String>) -> Value {
+    let map = &deps.config.push;
     let v = s.view(now, deps.config.warning_days, &deps.config.tiers);
     let mut m = Map::new();
     // Impartner ids are numbers; send one when the id is numeric.
@@ -99,21 +65,29 @@ pub fn payload(
             .map(Value::from)
             .unwrap_or_else(|_| json!(s.partner_id)),
     );
-    m.insert("Total_NPCU__cf".into(), json!(v.npcu));
-    m.insert("Certification_Count__cf".into(), json!(v.certifications));
-    for c in cats {
-        let n = v.by_category.get(c).map(|t| t.certifications).unwrap_or(0);
-        m.insert(category_field(c), json!(n));
+    let mut set = |field: &Option<String>, value: Value| {
+        if let Some(f) = field {
+            m.insert(f.clone(), value);
+        }
+    };
+    set(&map.npcu, json!(v.npcu));
+    let text = |t: &Option<String>| t.clone().map(Value::from).unwrap_or(Value::Null);
+    set(&map.group_id, text(&s.lms_group_id));
+    set(&map.group_name, text(&s.lms_group_name));
+    set(&map.user_count, json!(s.user_count));
+    // Without a link key or base URL there is no link; the field is then
+    // left as it is rather than cleared.
+    if link.is_some() {
+        set(&map.dashboard, text(&link));
     }
-    m.insert(
-        "LMS_Group_Name__cf".into(),
-        s.lms_group_name
-            .clone()
-            .map(Value::from)
-            .unwrap_or(Value::Null),
-    );
-    if let Some(link) = link {
-        m.insert("LMS_Training_Dashboard__cf".into(), json!(link));
+    for (field, cats) in &map.category_counts {
+        let n: u32 = v
+            .by_category
+            .iter()
+            .filter(|(c, _)| cats.iter().any(|x| x.eq_ignore_ascii_case(c)))
+            .map(|(_, t)| t.certifications)
+            .sum();
+        m.insert(field.clone(), json!(n));
     }
     Value::Object(m)
 }
@@ -164,8 +138,6 @@ pub async fn push(deps: &Deps, run: &mut TaskRun, now: DateTime<Utc>) -> Result<
         .into_iter()
         .filter(|s| s.tracked)
         .collect();
-    let courses = store.all_courses().await?;
-    let cats = categories(deps, &courses, &summaries);
     let last: HashMap<String, String> = store
         .query_type_as::<Pushed>(PUSHED_ENTITY)
         .await?
@@ -178,7 +150,7 @@ pub async fn push(deps: &Deps, run: &mut TaskRun, now: DateTime<Utc>) -> Result<
     let mut by_id: BTreeMap<String, String> = BTreeMap::new();
     for s in &summaries {
         run.counts.processed += 1;
-        let body = payload(deps, s, &cats, now, links.get(&s.partner_id).cloned());
+        let body = payload(deps, s, now, links.get(&s.partner_id).cloned());
         let text = body.to_string();
         if run.mode == Mode::Incremental && last.get(&s.partner_id) == Some(&text) {
             run.counts.unchanged += 1;
@@ -196,6 +168,19 @@ pub async fn push(deps: &Deps, run: &mut TaskRun, now: DateTime<Utc>) -> Result<
     for (id, msg) in &outcome.failed {
         tracing::warn!(partner = %id, message = %msg, "CRM rejected the push of a partner");
     }
+    // The run record shows which partners failed and why (first ones;
+    // the count says how many in all).
+    let rejected: Vec<Value> = outcome
+        .failed
+        .iter()
+        .take(MAX_REPORTED_FAILURES)
+        .map(|(id, msg)| json!({"partner_id": id, "message": msg}))
+        .collect();
+    run.details = json!({
+        "pushed": outcome.succeeded.len(),
+        "rejected": outcome.failed.len(),
+        "rejections": rejected,
+    });
     let items = outcome
         .succeeded
         .iter()
@@ -209,12 +194,22 @@ pub async fn push(deps: &Deps, run: &mut TaskRun, now: DateTime<Utc>) -> Result<
         .collect::<Result<Vec<_>, _>>()?;
     store.put_if_changed(items).await?;
     if !outcome.failed.is_empty() {
+        let listed: Vec<String> = outcome
+            .failed
+            .iter()
+            .take(5)
+            .map(|(id, msg)| format!("{id}: {msg}"))
+            .collect();
         return Err(SyncError::Invalid(format!(
-            "impartner: {} of {} account updates rejected (first: {} — {})",
+            "impartner: {} of {} account updates rejected ({}{})",
             outcome.failed.len(),
             records.len(),
-            outcome.failed[0].0,
-            outcome.failed[0].1
+            listed.join("; "),
+            if outcome.failed.len() > 5 {
+                "; …"
+            } else {
+                ""
+            },
         )));
     }
     Ok(())
