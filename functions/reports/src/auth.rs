@@ -33,12 +33,21 @@ pub fn presented_token(req: &lambda_http::Request, query: &[(String, String)]) -
 }
 
 /// The caller's grant: no token → 401; unknown, expired or revoked → 401.
+/// Without a token, a portal page's own request carries its grant and a
+/// signed-in browser's GET its session cookie (`web::session`).
 pub async fn authenticate(
     state: &AppState,
     req: &lambda_http::Request,
     query: &[(String, String)],
 ) -> Result<Grant, ApiError> {
-    let token = presented_token(req, query).ok_or(ApiError::Unauthorized)?;
+    if let Some(g) = crate::web::session::page_grant(req) {
+        return Ok(g);
+    }
+    let Some(token) = presented_token(req, query) else {
+        return crate::web::session::cookie_grant(state, req)
+            .await?
+            .ok_or(ApiError::Unauthorized);
+    };
     resolve(state, &token).await?.ok_or(ApiError::InvalidToken)
 }
 

@@ -14,12 +14,14 @@
 //! | [`recompute`] | one partner's summary after an admin change |
 //! | [`runner`] | "run now": async Lambda invoke or in-process |
 //! | [`local`] | hyper/axum adapter for the dev runner and tests |
+//! | [`web`] | the portal's pages for PAMs and admins (sign-in, reports, admin) |
 
 use std::sync::Arc;
 
 use portal_core::access::token_hash;
 use portal_core::clock::Clock;
 use portal_core::config::{Config, Secret, SecretRef};
+use portal_core::mail::Mailer;
 use portal_core::model::{CategoryMap, TierRequirements};
 use portal_core::store::Store;
 
@@ -32,6 +34,7 @@ pub mod recompute;
 pub mod render;
 pub mod routes;
 pub mod runner;
+pub mod web;
 
 pub use portal_core::access::Grant;
 pub use runner::{FnRunner, LambdaRunner, NoRunner, RunMode, RunnerError, TaskRunner};
@@ -57,6 +60,10 @@ pub struct AppState {
     /// Key signing unsubscribe links (`PORTAL_UNSUBSCRIBE_KEY`).
     pub unsubscribe_key: Option<Secret>,
     pub runner: Arc<dyn TaskRunner>,
+    /// Addresses that may sign in as admins by e-mail (`PORTAL_ADMIN_EMAILS`).
+    pub admin_emails: Vec<String>,
+    /// Sends sign-in links; `None` turns e-mail sign-in off (token only).
+    pub mailer: Option<Arc<dyn Mailer>>,
 }
 
 impl AppState {
@@ -81,6 +88,8 @@ impl AppState {
             link_key: value(&config.link_key),
             unsubscribe_key: value(&config.unsubscribe_key),
             runner: Arc::new(NoRunner),
+            admin_emails: config.admin_emails.clone(),
+            mailer: None,
         }
     }
 
@@ -98,6 +107,10 @@ impl AppState {
     }
     pub fn with_runner(mut self, runner: Arc<dyn TaskRunner>) -> Self {
         self.runner = runner;
+        self
+    }
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
         self
     }
 }

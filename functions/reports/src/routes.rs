@@ -59,6 +59,11 @@ async fn dispatch(
 ) -> (&'static str, ApiResult) {
     let segs = segments(path);
     let get = method == Method::GET || method == Method::HEAD;
+    // Boxed: the page futures are large, and inlining them into every
+    // API request's future overflows a worker's stack in debug builds.
+    if let Some(page) = Box::pin(crate::web::dispatch(state, req, method, &segs)).await {
+        return page;
+    }
     match segs.as_slice() {
         ["health"] => (
             "/health",
@@ -86,7 +91,7 @@ async fn dispatch(
     }
 }
 
-const REPORTS: &[&str] = &[
+pub(crate) const REPORTS: &[&str] = &[
     "overview",
     "leaderboard",
     "gaps",
@@ -122,7 +127,11 @@ fn spec<T: ReportRow>(extra: &'static [&'static str]) -> ReportSpec {
 
 /// Sorts, pages and encodes report rows. Exports carry every row unless
 /// `page`/`limit` was given (a PAM exporting wants the whole list).
-fn respond<T: ReportRow>(name: &str, mut rows: Vec<T>, q: &ReportQuery) -> ApiResult {
+fn respond<T: ReportRow>(name: &str, rows: Vec<T>, q: &ReportQuery) -> ApiResult {
+    let mut rows = match &q.search {
+        Some(needle) => portal_core::reports::table::search_rows(rows, needle),
+        None => rows,
+    };
     sort_rows(&mut rows, &q.sort);
     let export_rows = |rows: Vec<T>| {
         if q.paged {
@@ -181,7 +190,7 @@ fn visible<'a>(
     )
 }
 
-async fn report(state: &AppState, req: &Request, name: &str) -> ApiResult {
+pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiResult {
     if !REPORTS.contains(&name) {
         return Err(ApiError::NotFound);
     }
@@ -432,7 +441,7 @@ async fn orphan_rows(state: &AppState) -> Result<Vec<rows::OrphanRow>, ApiError>
 
 /// Dashboard of `partner_id` if the grant may see it; unknown and
 /// out-of-scope look the same (404).
-async fn load_dashboard(
+pub(crate) async fn load_dashboard(
     state: &AppState,
     grant: &Grant,
     partner_id: &str,

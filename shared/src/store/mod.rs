@@ -11,6 +11,7 @@
 //!   `put_if_changed` (content hash, no write for an unchanged item).
 //! - [`tasks`]: lease lock, task state (watermark, checkpoint), run records.
 //! - [`access`]: tokens by hash, reminder claims, opt-outs.
+//! - [`sessions`]: web sign-in sessions and one-time sign-in links.
 //! - [`entities`]: typed helpers for the model (dashboard, summaries, …).
 //! - [`stats`]: request/item counters per operation, with the capacity
 //!   units ([`capacity`]) on-demand DynamoDB would bill for them.
@@ -21,6 +22,7 @@ pub mod capacity;
 pub mod entities;
 pub mod keys;
 pub mod schema;
+pub mod sessions;
 pub mod stats;
 pub mod tasks;
 
