@@ -175,8 +175,23 @@ async fn up_serves_reports_dashboards_and_mail_then_stops_cleanly() {
         .to_string();
     assert!(ct.starts_with("text/html"), "{ct}");
 
-    let r = http.get(get("PAM_REPORT_URL")).send().await.expect("pam");
-    assert_eq!(r.status(), 200);
+    // One-time sign-in links: each signs in once (a session cookie and a
+    // redirect to the home page), then never again.
+    for var in ["ADMIN_SIGN_IN_URL", "PAM_SIGN_IN_URL"] {
+        let url = get(var);
+        let no_redirect = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = no_redirect.get(&url).send().await.expect("sign-in link");
+        assert_eq!(r.status(), 303, "{var}");
+        assert!(r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("portal_session="));
+        let again = no_redirect.get(&url).send().await.expect("sign-in link");
+        assert_eq!(again.status(), 400, "{var} works once");
+    }
 
     let mail = http
         .get(format!("{base}/dev/mail"))

@@ -72,6 +72,7 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ("PORTAL_MAIL_RATE", "1", "SES messages per second, the account's maximum send rate (0 = unthrottled)"),
     ("PORTAL_ADMIN_TOKEN", "", "Seed admin bearer token, stored only as a hash (optional, local/dev)"),
     ("PORTAL_ADMIN_TOKEN_SECRET_ARN", "", "Secrets Manager ARN holding the seed admin bearer token (optional)"),
+    ("PORTAL_ADMIN_EMAILS", "", "Comma-separated e-mail addresses that may sign in to the web portal as admins by e-mail link"),
     ("PORTAL_LINK_KEY", "", "HMAC key deriving partner dashboard link tokens (sync + reports), local/dev"),
     ("PORTAL_LINK_KEY_SECRET_ARN", "", "Secrets Manager ARN holding the dashboard link key"),
     ("PORTAL_UNSUBSCRIBE_KEY", "", "Secret sealing mail unsubscribe links (encrypted address + expiry; reminders + reports), local/dev"),
@@ -289,6 +290,9 @@ pub struct Config {
     pub mail_rate: f64,
     /// Seed admin token (`PORTAL_ADMIN_TOKEN` / `_SECRET_ARN`).
     pub admin_token: Option<SecretRef>,
+    /// Lower-cased addresses that sign in to the portal as admins
+    /// (`PORTAL_ADMIN_EMAILS`).
+    pub admin_emails: Vec<String>,
     /// Dashboard link HMAC key (`PORTAL_LINK_KEY` / `_SECRET_ARN`).
     pub link_key: Option<SecretRef>,
     /// Unsubscribe link HMAC key (`PORTAL_UNSUBSCRIBE_KEY` / `_SECRET_ARN`).
@@ -555,6 +559,15 @@ impl Config {
             }
         }
 
+        let admin_emails = env.list_or("PORTAL_ADMIN_EMAILS", "");
+        if let Some(bad) = admin_emails.iter().find(|e| !e.contains('@')) {
+            return Err(invalid(
+                "PORTAL_ADMIN_EMAILS",
+                bad,
+                "expected comma-separated e-mail addresses",
+            ));
+        }
+
         Ok(Config {
             table: env.required("PORTAL_TABLE")?,
             clock,
@@ -606,6 +619,7 @@ impl Config {
             pam_token_days,
             mail_rate: env.rate_or("PORTAL_MAIL_RATE", 1.0)?,
             admin_token: env.secret_ref("PORTAL_ADMIN_TOKEN", "PORTAL_ADMIN_TOKEN_SECRET_ARN")?,
+            admin_emails,
             link_key: env.secret_ref("PORTAL_LINK_KEY", "PORTAL_LINK_KEY_SECRET_ARN")?,
             unsubscribe_key: env.secret_ref(
                 "PORTAL_UNSUBSCRIBE_KEY",

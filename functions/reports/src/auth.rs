@@ -1,8 +1,8 @@
 //! Who is calling, resolved to a [`Grant`] in one place ([`authenticate`]).
 //! Credentials, in order:
 //! 1. `Authorization: Bearer <token>`, on every route;
-//! 2. a [`SessionAuth`] plugged into [`AppState::sessions`] (the web
-//!    portal's sign-in cookie), on every route it accepts;
+//! 2. the web portal's session cookie (`web::session`), on `GET`/`HEAD`
+//!    only, so a cookie can never be ridden by a forged cross-site write;
 //! 3. `?token=`, only where [`TokenIn::HeaderOrQuery`] allows it — `GET`
 //!    of report pages/exports and dashboards, so a PAM can click a URL. A
 //!    write never takes a token from the URL, where it would end up in
@@ -12,7 +12,6 @@
 //! other token is looked up by its hash (one GetItem) — the table never
 //! holds a usable secret.
 
-use futures::future::BoxFuture;
 use lambda_http::http::{header, Method};
 use portal_core::access::{verify_token, Grant};
 
@@ -27,17 +26,6 @@ pub enum TokenIn {
     /// The header, or `?token=` on a `GET`/`HEAD` (report pages, exports,
     /// dashboards); any other method still needs the header.
     HeaderOrQuery,
-}
-
-/// Another way to sign a request in (the web session): `Ok(None)` when the
-/// request carries none of its credentials, so the next source is tried.
-/// Implementations check their own CSRF protection for writes.
-pub trait SessionAuth: Send + Sync {
-    fn grant<'a>(
-        &'a self,
-        state: &'a AppState,
-        req: &'a lambda_http::Request,
-    ) -> BoxFuture<'a, Result<Option<Grant>, ApiError>>;
 }
 
 fn bearer(req: &lambda_http::Request) -> Option<String> {
@@ -76,20 +64,22 @@ pub fn presented_token(
 }
 
 /// The caller's grant: no credentials → 401; unknown, expired or revoked
-/// token → 401.
+/// token → 401. A portal page's own in-process request carries its grant;
+/// a signed-in browser's GET carries its session cookie (`web::session`).
 pub async fn authenticate(
     state: &AppState,
     req: &lambda_http::Request,
     query: &[(String, String)],
     from: TokenIn,
 ) -> Result<Grant, ApiError> {
+    if let Some(g) = crate::web::session::page_grant(req) {
+        return Ok(g);
+    }
     if let Some(t) = bearer(req) {
         return resolve(state, &t).await?.ok_or(ApiError::InvalidToken);
     }
-    if let Some(s) = &state.sessions {
-        if let Some(g) = s.grant(state, req).await? {
-            return Ok(g);
-        }
+    if let Some(g) = crate::web::session::cookie_grant(state, req).await? {
+        return Ok(g);
     }
     if from == TokenIn::Header
         && query.iter().any(|(k, _)| k == "token")

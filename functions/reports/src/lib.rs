@@ -14,12 +14,14 @@
 //! | [`recompute`] | one partner's summary after an admin change |
 //! | [`runner`] | "run now": async Lambda invoke or in-process |
 //! | [`local`] | hyper/axum adapter for the dev runner and tests |
+//! | [`web`] | the portal's pages for PAMs and admins (sign-in, reports, admin) |
 
 use std::sync::Arc;
 
 use portal_core::access::token_hash;
 use portal_core::clock::Clock;
 use portal_core::config::{Config, Secret, SecretRef};
+use portal_core::mail::Mailer;
 use portal_core::model::{CategoryMap, TierRequirements};
 use portal_core::store::Store;
 
@@ -33,6 +35,7 @@ pub mod recompute;
 pub mod render;
 pub mod routes;
 pub mod runner;
+pub mod web;
 
 pub use portal_core::access::Grant;
 pub use runner::{FnRunner, LambdaRunner, NoRunner, RunMode, RunnerError, TaskRunner};
@@ -61,12 +64,13 @@ pub struct AppState {
     /// Lifetime of a PAM token created without `expires_at`
     /// (`PORTAL_PAM_TOKEN_DAYS`).
     pub pam_token_days: u32,
-    /// Sign-in other than a bearer token (the web session), tried by
-    /// [`auth::authenticate`] after the `Authorization` header.
-    pub sessions: Option<Arc<dyn auth::SessionAuth>>,
     /// Where exports too large for a Lambda response go; `None` answers
     /// every export inline (local servers, which have no such limit).
     pub offload: Option<offload::Offload>,
+    /// Addresses that may sign in as admins by e-mail (`PORTAL_ADMIN_EMAILS`).
+    pub admin_emails: Vec<String>,
+    /// Sends sign-in links; `None` turns e-mail sign-in off (token only).
+    pub mailer: Option<Arc<dyn Mailer>>,
 }
 
 impl AppState {
@@ -92,8 +96,9 @@ impl AppState {
             unsubscribe_key: value(&config.unsubscribe_key),
             runner: Arc::new(NoRunner),
             pam_token_days: config.pam_token_days,
-            sessions: None,
             offload: None,
+            admin_emails: config.admin_emails.clone(),
+            mailer: None,
         }
     }
 
@@ -113,12 +118,12 @@ impl AppState {
         self.runner = runner;
         self
     }
-    pub fn with_sessions(mut self, sessions: Arc<dyn auth::SessionAuth>) -> Self {
-        self.sessions = Some(sessions);
-        self
-    }
     pub fn with_offload(mut self, offload: offload::Offload) -> Self {
         self.offload = Some(offload);
+        self
+    }
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
         self
     }
 }

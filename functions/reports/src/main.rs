@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use lambda_http::{run, service_fn, Request};
 use portal_core::config::{Config, Secret, SecretRef};
+use portal_core::mail::SesMailer;
 use portal_core::store::Store;
 use portal_reports::{AppState, LambdaRunner};
 
@@ -57,6 +58,15 @@ async fn main() -> anyhow::Result<()> {
         state = state.with_offload(portal_reports::offload::Offload::from_sdk_config(
             &sdk, bucket,
         ));
+    }
+    // Portal sign-in links go out from the same verified sender as the
+    // reminders; without one, only token sign-in works.
+    if let Some(from) = config.mail_from.clone() {
+        let mailer = SesMailer::from_sdk_config(&sdk, from)
+            .configuration_set(config.mail_configuration_set.clone())
+            .rate_per_second(config.mail_rate)
+            .build();
+        state = state.with_mailer(Arc::new(mailer));
     }
     let state = &state;
     run(service_fn(move |req: Request| async move {

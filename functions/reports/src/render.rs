@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use minijinja::{context, Environment};
 use portal_core::reports::dashboard::DashboardView;
 
-const STYLE: &str = r#"
+pub const STYLE: &str = r#"
 :root{--ok:#1b7f3b;--bad:#b3261e;--warn:#8a5a00;--muted:#5f6368;--line:#e0e0e0}
 *{box-sizing:border-box}
 body{margin:0;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#202124;background:#f6f7f9}

@@ -64,6 +64,11 @@ async fn dispatch(
     if let Err(e) = http::reject_duplicates(&query_pairs(req)) {
         return ("(parameters)", Err(e));
     }
+    // Boxed: the page futures are large, and inlining them into every
+    // API request's future overflows a worker's stack in debug builds.
+    if let Some(page) = Box::pin(crate::web::dispatch(state, req, method, &segs)).await {
+        return page;
+    }
     match segs.as_slice() {
         ["health"] => (
             "/health",
@@ -104,7 +109,7 @@ async fn dispatch(
     }
 }
 
-const REPORTS: &[&str] = &[
+pub(crate) const REPORTS: &[&str] = &[
     "overview",
     "leaderboard",
     "gaps",
@@ -140,7 +145,11 @@ fn spec<T: ReportRow>(extra: &'static [&'static str]) -> ReportSpec {
 
 /// Sorts, pages and encodes report rows. Exports carry every row unless
 /// `page`/`limit` was given (a PAM exporting wants the whole list).
-fn respond<T: ReportRow>(name: &str, mut rows: Vec<T>, q: &ReportQuery) -> ApiResult {
+fn respond<T: ReportRow>(name: &str, rows: Vec<T>, q: &ReportQuery) -> ApiResult {
+    let mut rows = match &q.search {
+        Some(needle) => portal_core::reports::table::search_rows(rows, needle),
+        None => rows,
+    };
     sort_rows(&mut rows, &q.sort);
     let export_rows = |rows: Vec<T>| {
         if q.paged {
@@ -199,7 +208,7 @@ fn visible<'a>(
     )
 }
 
-async fn report(state: &AppState, req: &Request, name: &str) -> ApiResult {
+pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiResult {
     if !REPORTS.contains(&name) {
         return Err(ApiError::NotFound);
     }
@@ -453,7 +462,7 @@ async fn orphan_rows(state: &AppState) -> Result<Vec<rows::OrphanRow>, ApiError>
 /// checked on the profile (one GetItem) before the partition is read, so
 /// an unknown id and another owner's partner are one GetItem each and
 /// response time tells nothing.
-async fn load_dashboard(
+pub(crate) async fn load_dashboard(
     state: &AppState,
     grant: &Grant,
     partner_id: &str,

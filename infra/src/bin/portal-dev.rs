@@ -24,7 +24,9 @@ use portal_core::access::{
     partner_link_record, partner_link_token,
 };
 use portal_core::config::Secret;
+use portal_core::mail::SesMailer;
 use portal_core::model::PartnerSummary;
+use portal_core::store::sessions::{login_link_ttl, LoginLink};
 use portal_core::store::{TokenKind, TokenRecord};
 use portal_infra::datagen::DatasetSize;
 use portal_infra::dev::serve;
@@ -286,28 +288,30 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
             .context("storing a partner link")?;
         links.push((p, format!("{base}/p/{link}")));
     }
+    // People sign in with one-time links (15 minutes, once), never with a
+    // token in an address.
     let pam = busiest_owner(&summaries);
-    let pam_url = match &pam {
-        Some(owner) => {
+    let sign_in = |kind: TokenKind, scope: Option<String>, email: String| {
+        let store = stack.store.clone();
+        let base = base.clone();
+        async move {
             let secret = generate_token();
-            stack
-                .store
-                .put_token(
-                    &secret,
-                    &TokenRecord {
-                        id: generate_token_id(),
-                        kind: TokenKind::Pam,
-                        scope: Some(owner.clone()),
-                        label: Some("portal-dev PAM".into()),
-                        created_at: Some(now),
-                        expires_at: None,
-                        revoked_at: None,
-                    },
-                )
+            let link = LoginLink {
+                kind,
+                scope,
+                email,
+                expires_at: Utc::now() + login_link_ttl(),
+            };
+            store
+                .put_login_link(&secret, &link)
                 .await
-                .context("storing the PAM token")?;
-            Some(format!("{base}/api/reports/owners?token={secret}"))
+                .context("storing a sign-in link")?;
+            anyhow::Ok(format!("{base}/login/link/{secret}"))
         }
+    };
+    let admin_sign_in = sign_in(TokenKind::Admin, None, "admin".into()).await?;
+    let pam_sign_in = match &pam {
+        Some(owner) => Some(sign_in(TokenKind::Pam, Some(owner.clone()), owner.clone()).await?),
         None => None,
     };
 
@@ -352,7 +356,12 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         .with_admin_token(&admin_token)
         .with_link_key(Secret::new(link_key.clone()))
         .with_unsubscribe_key(Secret::new(unsubscribe_key.clone()))
-        .with_runner(Arc::new(runner));
+        .with_runner(Arc::new(runner))
+        .with_mailer(Arc::new(
+            SesMailer::from_sdk_config(&stack.sdk, stack.config.require_mail_from()?)
+                .rate_per_second(0.0)
+                .build(),
+        ));
     let router = serve::router(app, stack.emulator.clone());
 
     // For scripts: one KEY=value per line, flushed before serving.
@@ -369,8 +378,9 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     for (i, (_, url)) in links.iter().enumerate() {
         out.push_str(&format!("PARTNER_LINK_{}={url}\n", i + 1));
     }
-    if let Some(u) = &pam_url {
-        out.push_str(&format!("PAM_REPORT_URL={u}\n"));
+    out.push_str(&format!("ADMIN_SIGN_IN_URL={admin_sign_in}\n"));
+    if let Some(u) = &pam_sign_in {
+        out.push_str(&format!("PAM_SIGN_IN_URL={u}\n"));
     }
     // For people.
     out.push('\n');
@@ -383,14 +393,15 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
             .unwrap_or("?")
     ));
     out.push_str(&format!(
-        "  Admin token (shown once): send `Authorization: Bearer <ADMIN_TOKEN>` or add ?token=…\n    e.g. {base}/api/reports/leaderboard?token={admin_token}\n"
+        "  Sign in to the portal (one-time links, 15 minutes):\n    admin: {admin_sign_in}\n"
     ));
-    match (&pam, &pam_url) {
-        (Some(owner), Some(u)) => {
-            out.push_str(&format!("  PAM report for {owner}:\n    {u}\n"));
-        }
-        _ => out.push_str("  PAM report: no partner has an owner e-mail, no PAM token made\n"),
+    match (&pam, &pam_sign_in) {
+        (Some(owner), Some(u)) => out.push_str(&format!("    PAM {owner}: {u}\n")),
+        _ => out.push_str("    PAM: no partner has an owner e-mail\n"),
     }
+    out.push_str(&format!(
+        "    later: ask for a link by e-mail at {base}/ (mail shows at {base}/dev/mail), or use the admin token\n  Admin token (shown once, for the API and the sign-in form): ADMIN_TOKEN above\n"
+    ));
     out.push_str("  Partner dashboards (private links):\n");
     for (p, url) in &links {
         out.push_str(&format!(

@@ -15,7 +15,7 @@ pub const MAX_DAYS: u32 = 3650;
 /// Parameters every report accepts. `token` is the credential (handled
 /// by the auth layer) and is allowed here so it is not reported unknown.
 const COMMON: &[&str] = &[
-    "region", "tier", "owner", "sort", "page", "limit", "format", "token",
+    "region", "tier", "owner", "sort", "page", "limit", "format", "token", "q",
 ];
 
 /// A bad parameter: `param` is the offending name.
@@ -74,6 +74,9 @@ pub struct ReportQuery {
     pub category: Option<String>,
     /// Partner id.
     pub partner: Option<String>,
+    /// Free text (`q`): rows whose partner / user name or e-mail contains
+    /// it, case-insensitively (see `table::search_rows`).
+    pub search: Option<String>,
 }
 
 /// What a report accepts beyond [`COMMON`], and its columns (for `sort`).
@@ -165,6 +168,7 @@ pub fn parse(pairs: &[(String, String)], spec: &ReportSpec) -> Result<ReportQuer
             "course" => q.course = Some(v.to_string()),
             "category" => q.category = Some(v.to_string()),
             "partner" => q.partner = Some(v.to_string()),
+            "q" => q.search = Some(v.to_string()),
             // `token` and any extra the spec allows but this parser does not
             // interpret are left to the caller.
             _ => {}

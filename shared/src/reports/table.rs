@@ -64,6 +64,39 @@ fn cmp_cells(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     }
 }
 
+/// Columns the free-text search (`q`) looks in: names and e-mails of
+/// partners, users, contacts and owners — not course or group names.
+pub const SEARCH_COLUMNS: &[&str] = &[
+    "name",
+    "partner_name",
+    "user_name",
+    "first_name",
+    "last_name",
+    "email",
+    "owner_name",
+    "owner_email",
+];
+
+/// Rows with a [`SEARCH_COLUMNS`] cell containing `needle`
+/// (case-insensitive); a blank needle keeps every row.
+pub fn search_rows<T: ReportRow>(rows: Vec<T>, needle: &str) -> Vec<T> {
+    let needle = needle.trim().to_lowercase();
+    if needle.is_empty() {
+        return rows;
+    }
+    rows.into_iter()
+        .filter(|r| {
+            let cells = r.cells();
+            SEARCH_COLUMNS.iter().any(|c| {
+                cells
+                    .get(*c)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.to_lowercase().contains(&needle))
+            })
+        })
+        .collect()
+}
+
 /// Sorts `rows` by `keys` in turn (stable: rows equal on every key keep
 /// their builder order, which is each report's default order).
 pub fn sort_rows<T: ReportRow>(rows: &mut [T], keys: &[SortKey]) {
@@ -153,6 +186,22 @@ mod tests {
             field: f.into(),
             descending: d,
         }
+    }
+
+    #[test]
+    fn search_matches_names_case_insensitively() {
+        let rows = vec![
+            r("Acme GmbH", Some(1)),
+            r("Globex", Some(2)),
+            r("ACME Inc", None),
+        ];
+        let hits = search_rows(rows.clone(), " acme ");
+        assert_eq!(hits, vec![rows[0].clone(), rows[2].clone()]);
+        assert_eq!(search_rows(rows.clone(), "").len(), 3);
+        assert!(
+            search_rows(rows, "2").is_empty(),
+            "numbers are not searched"
+        );
     }
 
     #[test]

@@ -21,6 +21,8 @@
 //! | access token | `TOKEN#<sha256 hex>` | `TOKEN` | `TOKEN` / token id | | optional |
 //! | reminder claim | `REMINDER#<key>` | `CLAIM` | | | yes |
 //! | opt-out | `OPTOUT#<lower-case e-mail>` | `OPTOUT` | | | |
+//! | web session | `SESSION#<sha256 hex>` | `SESSION` | | | idle / absolute end |
+//! | sign-in link | `LOGIN#<sha256 hex>` | `LOGIN` | | | 15 minutes |
 //!
 //! Ids are opaque source ids (UUIDs, CRM ids) and must not contain `#`.
 
@@ -49,6 +51,8 @@ pub mod entity {
     pub const TOKEN: &str = "TOKEN";
     pub const REMINDER: &str = "REMINDER";
     pub const OPTOUT: &str = "OPTOUT";
+    pub const SESSION: &str = "SESSION";
+    pub const LOGIN: &str = "LOGIN";
 }
 
 /// Timestamps inside keys: UTC, fixed width, millisecond precision, `Z`
@@ -121,6 +125,14 @@ pub fn optout_pk(email: &str) -> String {
     format!("OPTOUT#{}", normalize_email(email))
 }
 pub const OPTOUT_SK: &str = "OPTOUT";
+pub fn session_pk(hash_hex: &str) -> String {
+    format!("SESSION#{hash_hex}")
+}
+pub const SESSION_SK: &str = "SESSION";
+pub fn login_pk(hash_hex: &str) -> String {
+    format!("LOGIN#{hash_hex}")
+}
+pub const LOGIN_SK: &str = "LOGIN";
 
 /// Expiry-index partition of an instant: one partition per calendar month
 /// keeps partitions small while a range of a few days/months is still only

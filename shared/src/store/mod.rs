@@ -11,6 +11,7 @@
 //!   `put_if_changed` (content hash, no write for an unchanged item).
 //! - [`tasks`]: lease lock, task state (watermark, checkpoint), run records.
 //! - [`access`]: tokens by hash, reminder claims, opt-outs.
+//! - [`sessions`]: web sign-in sessions and one-time sign-in links.
 //! - [`entities`]: typed helpers for the model (dashboard, summaries, …).
 //! - [`transact`]: rows and the item describing them written together
 //!   (one transaction, or ordered so a failure leaves the old state).
@@ -23,6 +24,7 @@ pub mod capacity;
 pub mod entities;
 pub mod keys;
 pub mod schema;
+pub mod sessions;
 pub mod stats;
 pub mod tasks;
 pub mod transact;
