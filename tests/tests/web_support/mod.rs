@@ -267,7 +267,16 @@ impl Browser {
         }
     }
 
+    /// Clicks a link or submit button and waits until the next page has
+    /// loaded: WebDriver's click returns before a form's navigation ends, so
+    /// reading the page straight after it could read the old one on a busy
+    /// machine. Every click in these tests navigates.
     pub async fn click(&self, css: &str) {
+        let old = self
+            .client
+            .find(Locator::Css("html"))
+            .await
+            .expect("the page has a document");
         self.client
             .find(Locator::Css(css))
             .await
@@ -275,6 +284,20 @@ impl Browser {
             .click()
             .await
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        for _ in 0..1200 {
+            if old.tag_name().await.is_err() {
+                let state = self
+                    .client
+                    .execute("return document.readyState", vec![])
+                    .await
+                    .ok();
+                if state.as_ref().and_then(|v| v.as_str()) == Some("complete") {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("clicking {css} did not load a new page");
     }
 
     pub async fn fill(&self, css: &str, text: &str) {

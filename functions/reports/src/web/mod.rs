@@ -94,8 +94,12 @@ pub fn api_request(
             b = b.header(h, v.clone());
         }
     }
+    // The API takes JSON bodies only when declared as such.
     let body = match body {
-        Some(v) => Body::Text(v.to_string()),
+        Some(v) => {
+            b = b.header(header::CONTENT_TYPE, "application/json");
+            Body::Text(v.to_string())
+        }
         None => Body::Empty,
     };
     let mut r = b
