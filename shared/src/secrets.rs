@@ -76,28 +76,41 @@ impl Secrets {
                 arn: arn.to_string(),
                 reason: DisplayErrorContext(&e).to_string(),
             })?;
-        let text = match (out.secret_string(), out.secret_binary()) {
-            (Some(s), _) => s.to_string(),
-            (None, Some(b)) => {
-                String::from_utf8(b.as_ref().to_vec()).map_err(|_| SecretError::NotText {
-                    arn: arn.to_string(),
-                })?
-            }
-            (None, None) => {
-                return Err(SecretError::NotText {
-                    arn: arn.to_string(),
-                })
-            }
-        };
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(SecretError::Empty {
-                arn: arn.to_string(),
-            });
-        }
+        let secret = secret_value(
+            arn,
+            out.secret_string(),
+            out.secret_binary().map(|b| b.as_ref()),
+        )?;
         tracing::debug!(arn, "secret resolved");
-        Ok(Secret::new(text))
+        Ok(secret)
     }
+}
+
+/// The checks every fetched value passes, whichever way it is stored: text
+/// (a string, or a binary that is UTF-8), trimmed, and not empty.
+fn secret_value(
+    arn: &str,
+    string: Option<&str>,
+    binary: Option<&[u8]>,
+) -> Result<Secret, SecretError> {
+    let text = match (string, binary) {
+        (Some(s), _) => s.to_string(),
+        (None, Some(b)) => String::from_utf8(b.to_vec()).map_err(|_| SecretError::NotText {
+            arn: arn.to_string(),
+        })?,
+        (None, None) => {
+            return Err(SecretError::NotText {
+                arn: arn.to_string(),
+            })
+        }
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(SecretError::Empty {
+            arn: arn.to_string(),
+        });
+    }
+    Ok(Secret::new(text))
 }
 
 #[cfg(test)]
@@ -151,6 +164,48 @@ mod tests {
             other => panic!("expected Fetch, got {other:?}"),
         }
         assert!(err.to_string().contains(arn), "{err}");
+    }
+
+    #[test]
+    fn an_empty_or_blank_value_is_refused() {
+        for empty in ["", "   ", "\n\t "] {
+            let err = secret_value("arn:e", Some(empty), None).unwrap_err();
+            assert_eq!(
+                err,
+                SecretError::Empty {
+                    arn: "arn:e".into()
+                }
+            );
+        }
+        let err = secret_value("arn:e", None, Some(b"  \n")).unwrap_err();
+        assert_eq!(
+            err,
+            SecretError::Empty {
+                arn: "arn:e".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_value_is_trimmed_and_binary_must_be_text() {
+        let got = secret_value("arn:t", Some("  k-1\n"), None).unwrap();
+        assert_eq!(got.expose(), "k-1");
+        let got = secret_value("arn:t", None, Some(b"k-2")).unwrap();
+        assert_eq!(got.expose(), "k-2");
+        let err = secret_value("arn:t", None, Some(&[0xff, 0xfe])).unwrap_err();
+        assert_eq!(
+            err,
+            SecretError::NotText {
+                arn: "arn:t".into()
+            }
+        );
+        let err = secret_value("arn:t", None, None).unwrap_err();
+        assert_eq!(
+            err,
+            SecretError::NotText {
+                arn: "arn:t".into()
+            }
+        );
     }
 
     #[test]

@@ -4,29 +4,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use lambda_http::{run, service_fn, Request};
-use portal_core::config::{Config, Secret, SecretRef};
+use portal_core::config::Config;
 use portal_core::mail::SesMailer;
+use portal_core::secrets::Secrets;
 use portal_core::store::Store;
 use portal_reports::{AppState, LambdaRunner};
-
-/// A key given directly (local) or by Secrets Manager ARN (AWS).
-async fn secret(
-    sdk: &aws_config::SdkConfig,
-    r: &Option<SecretRef>,
-) -> anyhow::Result<Option<Secret>> {
-    let arn = match r {
-        None => return Ok(None),
-        Some(SecretRef::Value(s)) => return Ok(Some(s.clone())),
-        Some(SecretRef::SecretArn(arn)) => arn,
-    };
-    let out = aws_sdk_secretsmanager::Client::new(sdk)
-        .get_secret_value()
-        .secret_id(arn.as_str())
-        .send()
-        .await
-        .with_context(|| format!("reading secret {arn}"))?;
-    Ok(out.secret_string().map(|s| Secret::new(s.trim())))
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -39,13 +21,16 @@ async fn main() -> anyhow::Result<()> {
     let sdk = aws_config::load_from_env().await;
     let store = Store::from_sdk_config(&sdk, config.table.clone());
     let mut state = AppState::new(&config, store);
-    if let Some(t) = secret(&sdk, &config.admin_token).await? {
+    // Keys given directly (local) or by Secrets Manager ARN (AWS), resolved
+    // once at cold start; an empty value is refused, not used to sign.
+    let secrets = Secrets::from_sdk_config(&sdk);
+    if let Some(t) = secrets.resolve_opt(config.admin_token.as_ref()).await? {
         state = state.with_admin_token(t.expose());
     }
-    if let Some(k) = secret(&sdk, &config.link_key).await? {
+    if let Some(k) = secrets.resolve_opt(config.link_key.as_ref()).await? {
         state = state.with_link_key(k);
     }
-    if let Some(k) = secret(&sdk, &config.unsubscribe_key).await? {
+    if let Some(k) = secrets.resolve_opt(config.unsubscribe_key.as_ref()).await? {
         state = state.with_unsubscribe_key(k);
     }
     if let Some(f) = config.sync_function_name.clone() {
