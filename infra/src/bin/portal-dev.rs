@@ -33,7 +33,7 @@ use portal_infra::dev::serve;
 use portal_infra::dev::stack::{RealImpartner, RealNorthpass, Stack, StackOptions};
 use portal_reminders::{HmacLinks, Job};
 use portal_reports::{AppState, FnRunner, RunMode};
-use portal_sync::{Deps, Mode, RunStatus, SyncOptions, TaskName};
+use portal_sync::{Deps, Mode, RunStatus, TaskName};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
@@ -217,12 +217,8 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         .context("storing the admin token")?;
 
     // Sync: every task, in dependency order, full.
-    let sync = Deps::from_config(
-        stack.config.clone(),
-        stack.store.clone(),
-        SyncOptions::from_lookup(stack.lookup())?,
-    )
-    .context("sync configuration")?;
+    let sync = Deps::from_config(stack.config.clone(), stack.store.clone())
+        .context("sync configuration")?;
     for task in TaskName::ALL {
         if task == TaskName::CrmPush && real_impartner && !up.allow_writes {
             Step::skipped(format!(
