@@ -10,6 +10,7 @@ pub mod config;
 pub mod mail;
 pub mod model;
 pub mod reports;
+pub mod retry;
 pub mod rules;
 pub mod secrets;
 pub mod sources;
