@@ -11,6 +11,7 @@ pub mod mail;
 pub mod model;
 pub mod reports;
 pub mod retry;
+pub mod runs;
 pub mod rules;
 pub mod secrets;
 pub mod sources;

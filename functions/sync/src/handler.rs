@@ -136,6 +136,8 @@ pub async fn handle(
             }
             RunStatus::Failed => break,
             RunStatus::Succeeded | RunStatus::AlreadyRunning => {}
+            // States of a stored record, never of a finished invocation.
+            RunStatus::Running | RunStatus::TakenOver | RunStatus::Partial => {}
         }
     }
     if let Some(e) = runs.iter().find_map(incomplete) {
