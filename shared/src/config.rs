@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use crate::clock::Clock;
+use crate::clock::{parse_instant, Clock, PORTAL_NOW};
 use crate::model::{
     CategoryMap, CategoryMatcher, CategoryRule, Tier, TierRequirements, DEFAULT_VALIDITY_MONTHS,
     DEFAULT_WARNING_DAYS,
@@ -490,6 +490,33 @@ pub fn parse_thresholds(var: &'static str, v: &str) -> Result<Vec<u32>, ConfigEr
     days.sort_unstable_by(|a, b| b.cmp(a));
     days.dedup();
     Ok(days)
+}
+
+/// `PORTAL_NOW`, read here with the rest of the configuration (the clock
+/// itself knows nothing of variables).
+impl Clock {
+    /// From the process environment (see [`Clock::from_lookup`]).
+    pub fn from_env() -> Result<Clock, ConfigError> {
+        Clock::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// `PORTAL_NOW` unset or blank → system clock; RFC 3339 or `YYYY-MM-DD`
+    /// (midnight UTC) → fixed. Anything else is an error rather than a
+    /// silent fallback: a demo that thinks it is pinned but is not would show
+    /// different numbers every day.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Clock, ConfigError> {
+        match lookup(PORTAL_NOW) {
+            None => Ok(Clock::System),
+            Some(v) if v.trim().is_empty() => Ok(Clock::System),
+            Some(v) => parse_instant(&v)
+                .map(Clock::Fixed)
+                .ok_or_else(|| ConfigError::Invalid {
+                    var: PORTAL_NOW,
+                    value: v.clone(),
+                    reason: "expected RFC 3339 (2026-11-23T00:00:00Z) or YYYY-MM-DD".into(),
+                }),
+        }
+    }
 }
 
 impl Config {
@@ -1059,5 +1086,51 @@ mod tests {
             asked.borrow().len(),
             "ENV_VARS lists unread variables"
         );
+    }
+
+    /// `PORTAL_NOW` → [`Clock`].
+    mod clock_from_env {
+        use super::*;
+        use chrono::{TimeZone, Utc};
+
+        fn lookup(v: Option<&str>) -> impl Fn(&str) -> Option<String> {
+            let v = v.map(str::to_string);
+            move |k| (k == PORTAL_NOW).then(|| v.clone()).flatten()
+        }
+
+        #[test]
+        fn pinned_by_rfc3339() {
+            let c = Clock::from_lookup(lookup(Some("2026-11-23T00:00:00Z"))).unwrap();
+            assert_eq!(
+                c.now(),
+                Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap()
+            );
+            assert_eq!(c.now(), c.now());
+        }
+
+        #[test]
+        fn pinned_by_date_is_midnight_utc() {
+            let c = Clock::from_lookup(lookup(Some("2026-11-23"))).unwrap();
+            assert_eq!(
+                c,
+                Clock::Fixed(Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap())
+            );
+        }
+
+        #[test]
+        fn unset_or_blank_is_system() {
+            assert_eq!(Clock::from_lookup(lookup(None)).unwrap(), Clock::System);
+            assert_eq!(
+                Clock::from_lookup(lookup(Some("  "))).unwrap(),
+                Clock::System
+            );
+        }
+
+        #[test]
+        fn garbage_is_an_error_naming_the_variable() {
+            let err = Clock::from_lookup(lookup(Some("tomorrow"))).unwrap_err();
+            assert!(err.to_string().contains("PORTAL_NOW"), "{err}");
+            assert_eq!(parse_instant("2026-02-30"), None);
+        }
     }
 }

@@ -3,17 +3,20 @@
 //! [`Dataset`](crate::datagen::Dataset), inject reproducible faults, count
 //! requests, and accept mutations between syncs.
 //!
-//! Both servers share one [`World`](state::World) behind a mutex: a mutation
+//! Both servers share one [`World`](world::World) behind a mutex: a mutation
 //! made through either control endpoint (or the library) is visible to both,
 //! like an account renamed in the CRM while the LMS keeps running.
 
 mod control;
+mod errors;
 mod faults;
 mod filter;
 mod impartner;
+mod middleware;
 mod mutation;
 mod northpass;
 mod state;
+mod world;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

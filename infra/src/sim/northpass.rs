@@ -37,7 +37,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::faults::{api_layer, Ctx};
+use super::errors::northpass as error;
+use super::middleware::{api_layer, Ctx};
 use super::mutation;
 use super::state::Shared;
 use super::{control, Server, SimError};
@@ -89,16 +90,6 @@ async fn strip_retry_after(State(ctx): State<Ctx>, req: Request, next: Next) -> 
         resp.headers_mut().remove(header::RETRY_AFTER);
     }
     resp
-}
-
-/// A JSON:API error answer.
-pub(crate) fn error(status: StatusCode, title: &str, detail: &str) -> Response {
-    let body = json!({"errors": [{
-        "status": status.as_u16().to_string(),
-        "title": title,
-        "detail": detail,
-    }]});
-    (status, Json(body)).into_response()
 }
 
 fn bad_request(detail: &str) -> Response {
