@@ -1,6 +1,6 @@
 //! The Impartner PRM simulator: `GET/PATCH /api/objects/v1/{Object}`.
 //!
-//! Choices where SOURCES.md is silent (OData-like behaviour):
+//! Choices where docs/source-contract.md is silent (OData-like behaviour):
 //! - `take` defaults to 100; `take` > 500 is clamped to 500 (so a client
 //!   that advances `skip` by the `take` it asked for, not by what it got,
 //!   misses records — as it would in production). Non-integer or negative

@@ -1,5 +1,5 @@
 //! Simulators of the two source systems (Northpass LMS, Impartner PRM) that
-//! speak the wire format of `/work/shared/SOURCES.md`, serve a
+//! speak the wire format of `docs/source-contract.md`, serve a
 //! [`Dataset`](crate::datagen::Dataset), inject reproducible faults, count
 //! requests, and accept mutations between syncs.
 //!
@@ -115,7 +115,7 @@ impl Default for ServerOptions {
 }
 
 impl ServerOptions {
-    /// "About 10 requests/second per key" (SOURCES.md), burst of 10.
+    /// "About 10 requests/second per key" (docs/source-contract.md), burst of 10.
     pub fn northpass_realistic() -> Self {
         ServerOptions {
             rate_limit: Some(10.0),

@@ -1,6 +1,7 @@
 //! The Northpass LMS simulator: JSON:API-style lists under `/v2`.
 //!
-//! Choices where SOURCES.md is silent (what JSON:API services commonly do):
+//! Choices where docs/source-contract.md is silent (what JSON:API services
+//! commonly do):
 //! - `page` is 1-based, default 1; `limit` default 25. `limit` > 100 is
 //!   clamped to 100 (JSON:API servers cap page size rather than reject it),
 //!   so a client must page by `links.next`, not by its own arithmetic.
@@ -327,8 +328,8 @@ async fn transcripts(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): P
     )
 }
 
-/// The person id in a POST body. SOURCES.md does not give the body, so the
-/// usual JSON:API shapes are all accepted:
+/// The person id in a POST body: the shape of docs/source-contract.md and
+/// the other usual JSON:API shapes are all accepted:
 /// `{"data": {"type": "memberships", "relationships": {"person": {"data": {"id"}}}}}`,
 /// `{"data": {"type": "people", "id": ..}}` and `{"data": [{"type": "people", "id": ..}]}`
 /// (the last may carry several people).

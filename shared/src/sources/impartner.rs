@@ -34,7 +34,7 @@ pub const SOURCE: &str = "impartner";
 /// The API's maximum records per `PATCH`.
 pub const PATCH_CHUNK: usize = 50;
 
-/// Fields requested for `Account` (SOURCES.md): asking for exactly these
+/// Fields requested for `Account` (docs/source-contract.md): asking for exactly these
 /// keeps pages small and makes a renamed field show up as `None` instead
 /// of silently reading something else.
 pub const ACCOUNT_FIELDS: &[&str] = &[

@@ -1,6 +1,7 @@
 //! HTTP clients of the two source systems (Northpass LMS, Impartner PRM).
 //!
-//! Thin adapters: they speak the wire contract of `SOURCES.md` and hand out
+//! Thin adapters: they speak the wire contract of `docs/source-contract.md`
+//! and hand out
 //! tolerant *wire* records ([`wire`]); mapping them onto the domain model is
 //! the sync's job. Both clients share one request loop ([`transport`]):
 //! a concurrency limit, one rate limiter per client ([`ratelimit`]),

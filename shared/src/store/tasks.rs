@@ -12,7 +12,8 @@ pub use crate::runs::RunRecord;
 use super::keys::{self, entity};
 use super::{Keys, QuerySpec, Result, SkCondition, Store, StoreError, StoreItem};
 
-/// A task running longer than this is stuck (DESIGN.md) — the lease length
+/// A task running longer than this is stuck (docs/source-contract.md) — the
+/// lease length
 /// to use, so a crashed run's lock is taken over after it.
 pub const DEFAULT_LEASE: Duration = Duration::minutes(30);
 
