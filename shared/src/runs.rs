@@ -52,9 +52,10 @@ impl RunStatus {
     }
 }
 
+/// The stored name; honours width and alignment (`{:<9}`) like a string.
 impl fmt::Display for RunStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -215,6 +216,7 @@ mod tests {
             assert_eq!(serde_json::from_value::<RunStatus>(v).unwrap(), s);
             assert_eq!(s.to_string(), s.as_str());
         }
+        assert_eq!(format!("[{:<9}]", Partial), "[partial  ]");
         assert!(serde_json::from_value::<RunStatus>(json!("sometimes")).is_err());
     }
 
