@@ -137,7 +137,7 @@ fn expand(tree: &str) -> Vec<String> {
     parts
         .into_iter()
         .filter(|p| !p.trim().is_empty())
-        .flat_map(|p| expand(p))
+        .flat_map(expand)
         .map(|p| format!("{prefix}{p}"))
         .collect()
 }
@@ -162,8 +162,7 @@ fn paths(code: &str) -> Vec<String> {
         }
     }
     // Paths in expressions and types (`crate::a::b(..)`, `super::x::Y`).
-    let words: Vec<char> = code.chars().collect();
-    let text: String = words.iter().collect();
+    let text = code;
     for start in ["crate::", "super::"] {
         let mut from = 0;
         while let Some(i) = text[from..].find(start) {

@@ -279,10 +279,7 @@ async fn hard_killed_runs_are_taken_over_and_resumed_from_the_checkpoint() {
     );
     let runs: Vec<RunRecord> = env.store.recent_runs(name, 10).await.unwrap();
     assert!(runs.iter().all(|r| r.status != "running"), "{runs:#?}");
-    assert_eq!(
-        status_of(&runs, &first.run_id).as_deref(),
-        Some("succeeded")
-    );
+    assert_eq!(status_of(&runs, &first.run_id), Some("succeeded"));
 
     for task in TaskName::ALL
         .into_iter()

@@ -282,7 +282,7 @@ async fn sync_every_task(up: &Up, stack: &Stack) -> anyhow::Result<Deps> {
         let step = Step::start(format!("sync {:<16}", task.as_str()));
         let s = step
             .watch(
-                &stack,
+                stack,
                 format!("sync {:<16}", task.as_str()),
                 portal_sync::run_to_completion(&sync, task, Mode::Full, None),
             )
