@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::results::{f, Row, Section};
 use crate::sync::{ops_of, Op};
 
-/// Routes of the reports API measured here (every report of DESIGN.md).
+/// Routes of the reports API measured here (every report of docs/source-contract.md).
 pub const REPORTS: &[&str] = &[
     "overview",
     "leaderboard",
@@ -28,7 +28,8 @@ pub const REPORTS: &[&str] = &[
     "contacts-not-in-lms",
     "orphans",
 ];
-/// All-partner reports: DESIGN.md says they read per-partner summaries.
+/// All-partner reports: they read per-partner summaries
+/// (docs/source-contract.md).
 const ALL_PARTNER: &[&str] = &["overview", "leaderboard", "gaps", "owners"];
 
 const ADMIN_TOKEN: &str = "bench-admin-token";

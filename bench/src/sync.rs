@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use portal_core::store::keys::entity;
 use portal_core::store::{StatsSnapshot, Store};
-use portal_sync::{Deps, Mode, RunStatus, SyncOptions, TaskName, FETCH_MARKER_ENTITY};
+use portal_sync::{Deps, Mode, RunStatus, TaskName, FETCH_MARKER_ENTITY};
 use serde::{Deserialize, Serialize};
 
 use crate::results::Section;
@@ -148,7 +148,7 @@ pub fn vm_hwm_kb(pid: &str) -> Option<u64> {
 pub async fn child(mode: Mode) -> anyhow::Result<ChildReport> {
     let config = portal_core::config::Config::from_env()?;
     let store = Store::from_env(config.table.clone()).await;
-    let deps = Deps::from_config(config, store.clone(), SyncOptions::from_env()?)?;
+    let deps = Deps::from_config(config, store.clone())?;
     let start = Instant::now();
     let mut tasks = Vec::new();
     for task in TaskName::ALL {

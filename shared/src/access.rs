@@ -42,6 +42,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::rules::members::normalize_email;
 use crate::store::access::{TokenKind, TokenRecord};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -258,10 +259,6 @@ pub fn stale_live_links<'a>(
     link_versions(records, partner_id)
         .filter(move |(v, r)| *v != keep && !r.is_revoked())
         .map(|(_, r)| r)
-}
-
-fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
 }
 
 fn unsubscribe_cipher(secret: &[u8]) -> ChaCha20Poly1305 {

@@ -1,11 +1,10 @@
 //! Where "now" comes from. Production reads the system clock; tests and
 //! demos pin it with `PORTAL_NOW` so reports and reminders are reproducible.
 //! Rules never call this: they take the instant as an argument, and only
-//! the Lambda wiring asks the clock.
+//! the Lambda wiring asks the clock. Reading `PORTAL_NOW` is configuration
+//! (`Clock::from_lookup`, in `config`), so this module depends on nothing.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-
-use crate::config::ConfigError;
 
 /// Name of the variable that pins the clock.
 pub const PORTAL_NOW: &str = "PORTAL_NOW";
@@ -24,29 +23,6 @@ impl Clock {
         match self {
             Clock::System => Utc::now(),
             Clock::Fixed(t) => *t,
-        }
-    }
-
-    /// From the process environment (see [`Clock::from_lookup`]).
-    pub fn from_env() -> Result<Clock, ConfigError> {
-        Clock::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    /// `PORTAL_NOW` unset or blank → system clock; RFC 3339 or `YYYY-MM-DD`
-    /// (midnight UTC) → fixed. Anything else is an error rather than a
-    /// silent fallback: a demo that thinks it is pinned but is not would show
-    /// different numbers every day.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Clock, ConfigError> {
-        match lookup(PORTAL_NOW) {
-            None => Ok(Clock::System),
-            Some(v) if v.trim().is_empty() => Ok(Clock::System),
-            Some(v) => parse_instant(&v)
-                .map(Clock::Fixed)
-                .ok_or_else(|| ConfigError::Invalid {
-                    var: PORTAL_NOW,
-                    value: v.clone(),
-                    reason: "expected RFC 3339 (2026-11-23T00:00:00Z) or YYYY-MM-DD".into(),
-                }),
         }
     }
 }
@@ -77,30 +53,6 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn lookup(v: Option<&str>) -> impl Fn(&str) -> Option<String> {
-        let v = v.map(str::to_string);
-        move |k| (k == PORTAL_NOW).then(|| v.clone()).flatten()
-    }
-
-    #[test]
-    fn pinned_by_rfc3339() {
-        let c = Clock::from_lookup(lookup(Some("2026-11-23T00:00:00Z"))).unwrap();
-        assert_eq!(
-            c.now(),
-            Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap()
-        );
-        assert_eq!(c.now(), c.now());
-    }
-
-    #[test]
-    fn pinned_by_date_is_midnight_utc() {
-        let c = Clock::from_lookup(lookup(Some("2026-11-23"))).unwrap();
-        assert_eq!(
-            c,
-            Clock::Fixed(Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap())
-        );
-    }
-
     #[test]
     fn offsets_convert_to_utc() {
         assert_eq!(
@@ -115,21 +67,5 @@ mod tests {
             parse_instant("2026-01-01 12:00:00.250").map(|t| t.timestamp_millis() % 1000),
             Some(250)
         );
-    }
-
-    #[test]
-    fn unset_or_blank_is_system() {
-        assert_eq!(Clock::from_lookup(lookup(None)).unwrap(), Clock::System);
-        assert_eq!(
-            Clock::from_lookup(lookup(Some("  "))).unwrap(),
-            Clock::System
-        );
-    }
-
-    #[test]
-    fn garbage_is_an_error_naming_the_variable() {
-        let err = Clock::from_lookup(lookup(Some("tomorrow"))).unwrap_err();
-        assert!(err.to_string().contains("PORTAL_NOW"), "{err}");
-        assert_eq!(parse_instant("2026-02-30"), None);
     }
 }

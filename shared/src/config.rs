@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use crate::clock::Clock;
+use crate::clock::{parse_instant, Clock, PORTAL_NOW};
 use crate::model::{
     CategoryMap, CategoryMatcher, CategoryRule, Tier, TierRequirements, DEFAULT_VALIDITY_MONTHS,
     DEFAULT_WARNING_DAYS,
@@ -297,16 +297,40 @@ pub struct Config {
     pub link_key: Option<SecretRef>,
     /// Unsubscribe link HMAC key (`PORTAL_UNSUBSCRIBE_KEY` / `_SECRET_ARN`).
     pub unsubscribe_key: Option<SecretRef>,
-    /// Sync Lambda to invoke (`PORTAL_SYNC_FUNCTION_NAME`).
-    pub sync_function_name: Option<String>,
     /// Bucket of large exports (`PORTAL_EXPORT_BUCKET`).
     pub export_bucket: Option<String>,
-    /// `SYNC_TRANSCRIPT_MAX_AGE_HOURS`.
-    pub sync_transcript_max_age_hours: u32,
-    /// `SYNC_CONCURRENCY`, >= 1.
-    pub sync_concurrency: u32,
-    /// `SYNC_CHECKPOINT_MARGIN_SECS`.
-    pub sync_checkpoint_margin_secs: u32,
+    /// The sync function's section (`SYNC_*`, `PORTAL_SYNC_FUNCTION_NAME`).
+    pub sync: SyncSettings,
+}
+
+/// The sync function's own knobs, parsed here once; the sync turns them
+/// into its runtime options (`portal_sync::SyncOptions::from_config`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncSettings {
+    /// An incremental enrollment sync re-fetches a partner user's
+    /// transcript at the latest after this many hours
+    /// (`SYNC_TRANSCRIPT_MAX_AGE_HOURS`).
+    pub transcript_max_age_hours: u32,
+    /// Transcripts / memberships fetched at once, >= 1 (`SYNC_CONCURRENCY`).
+    pub concurrency: u32,
+    /// Checkpoint when fewer seconds than this are left of the Lambda time
+    /// (`SYNC_CHECKPOINT_MARGIN_SECS`).
+    pub checkpoint_margin_secs: u32,
+    /// The sync Lambda's name (`PORTAL_SYNC_FUNCTION_NAME`): reports invokes
+    /// it for on-demand runs, the sync for its checkpoint continuations.
+    pub function_name: Option<String>,
+}
+
+impl Default for SyncSettings {
+    /// The defaults [`ENV_VARS`] lists.
+    fn default() -> Self {
+        SyncSettings {
+            transcript_max_age_hours: 168,
+            concurrency: 8,
+            checkpoint_margin_secs: 60,
+            function_name: None,
+        }
+    }
 }
 
 /// Reads variables through `lookup`, treating blank values as unset (an
@@ -468,6 +492,33 @@ pub fn parse_thresholds(var: &'static str, v: &str) -> Result<Vec<u32>, ConfigEr
     Ok(days)
 }
 
+/// `PORTAL_NOW`, read here with the rest of the configuration (the clock
+/// itself knows nothing of variables).
+impl Clock {
+    /// From the process environment (see [`Clock::from_lookup`]).
+    pub fn from_env() -> Result<Clock, ConfigError> {
+        Clock::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// `PORTAL_NOW` unset or blank → system clock; RFC 3339 or `YYYY-MM-DD`
+    /// (midnight UTC) → fixed. Anything else is an error rather than a
+    /// silent fallback: a demo that thinks it is pinned but is not would show
+    /// different numbers every day.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Clock, ConfigError> {
+        match lookup(PORTAL_NOW) {
+            None => Ok(Clock::System),
+            Some(v) if v.trim().is_empty() => Ok(Clock::System),
+            Some(v) => parse_instant(&v)
+                .map(Clock::Fixed)
+                .ok_or_else(|| ConfigError::Invalid {
+                    var: PORTAL_NOW,
+                    value: v.clone(),
+                    reason: "expected RFC 3339 (2026-11-23T00:00:00Z) or YYYY-MM-DD".into(),
+                }),
+        }
+    }
+}
+
 impl Config {
     /// From the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -540,10 +591,21 @@ impl Config {
                 "a percentage, 0 to 100",
             ));
         }
-        let sync_concurrency = env.u32_or("SYNC_CONCURRENCY", 8)?;
-        if sync_concurrency == 0 {
-            return Err(invalid("SYNC_CONCURRENCY", "0", "must be at least 1"));
-        }
+        let sync = {
+            let d = SyncSettings::default();
+            let concurrency = env.u32_or("SYNC_CONCURRENCY", d.concurrency)?;
+            if concurrency == 0 {
+                return Err(invalid("SYNC_CONCURRENCY", "0", "must be at least 1"));
+            }
+            SyncSettings {
+                transcript_max_age_hours: env
+                    .u32_or("SYNC_TRANSCRIPT_MAX_AGE_HOURS", d.transcript_max_age_hours)?,
+                concurrency,
+                checkpoint_margin_secs: env
+                    .u32_or("SYNC_CHECKPOINT_MARGIN_SECS", d.checkpoint_margin_secs)?,
+                function_name: env.get("PORTAL_SYNC_FUNCTION_NAME"),
+            }
+        };
         let pam_token_days = env.u32_or("PORTAL_PAM_TOKEN_DAYS", 180)?;
         if pam_token_days == 0 {
             return Err(invalid(
@@ -625,11 +687,8 @@ impl Config {
                 "PORTAL_UNSUBSCRIBE_KEY",
                 "PORTAL_UNSUBSCRIBE_KEY_SECRET_ARN",
             )?,
-            sync_function_name: env.get("PORTAL_SYNC_FUNCTION_NAME"),
             export_bucket: env.get("PORTAL_EXPORT_BUCKET"),
-            sync_transcript_max_age_hours: env.u32_or("SYNC_TRANSCRIPT_MAX_AGE_HOURS", 168)?,
-            sync_concurrency,
-            sync_checkpoint_margin_secs: env.u32_or("SYNC_CHECKPOINT_MARGIN_SECS", 60)?,
+            sync,
         })
     }
 
@@ -702,13 +761,15 @@ mod tests {
         assert_eq!(c.reminder_catch_up_days, 1);
         assert_eq!(c.mail_rate, 1.0);
         assert_eq!(c.unsubscribe_key, None);
+        assert_eq!(c.sync, SyncSettings::default());
         assert_eq!(
             (
-                c.sync_transcript_max_age_hours,
-                c.sync_concurrency,
-                c.sync_checkpoint_margin_secs
+                c.sync.transcript_max_age_hours,
+                c.sync.concurrency,
+                c.sync.checkpoint_margin_secs,
+                c.sync.function_name
             ),
-            (168, 8, 60)
+            (168, 8, 60, None)
         );
     }
 
@@ -719,15 +780,29 @@ mod tests {
             ("SYNC_TRANSCRIPT_MAX_AGE_HOURS", "24"),
             ("SYNC_CONCURRENCY", "2"),
             ("SYNC_CHECKPOINT_MARGIN_SECS", "90"),
+            ("PORTAL_SYNC_FUNCTION_NAME", " portal-sync "),
         ])
         .unwrap();
         assert_eq!(
-            (
-                c.sync_transcript_max_age_hours,
-                c.sync_concurrency,
-                c.sync_checkpoint_margin_secs
-            ),
-            (24, 2, 90)
+            c.sync,
+            SyncSettings {
+                transcript_max_age_hours: 24,
+                concurrency: 2,
+                checkpoint_margin_secs: 90,
+                function_name: Some("portal-sync".into()),
+            }
+        );
+        // Blank is unset, as for every variable.
+        let c = cfg(&[("PORTAL_TABLE", "t"), ("PORTAL_SYNC_FUNCTION_NAME", "  ")]).unwrap();
+        assert_eq!(c.sync.function_name, None);
+        // 0 transcripts at once would stall the sync: refused, not raised to 1.
+        assert_eq!(
+            cfg(&[("PORTAL_TABLE", "t"), ("SYNC_CONCURRENCY", "0")]).unwrap_err(),
+            ConfigError::Invalid {
+                var: "SYNC_CONCURRENCY",
+                value: "0".into(),
+                reason: "must be at least 1".into(),
+            }
         );
         for (var, bad) in [
             ("SYNC_TRANSCRIPT_MAX_AGE_HOURS", "a week"),
@@ -1011,5 +1086,51 @@ mod tests {
             asked.borrow().len(),
             "ENV_VARS lists unread variables"
         );
+    }
+
+    /// `PORTAL_NOW` → [`Clock`].
+    mod clock_from_env {
+        use super::*;
+        use chrono::{TimeZone, Utc};
+
+        fn lookup(v: Option<&str>) -> impl Fn(&str) -> Option<String> {
+            let v = v.map(str::to_string);
+            move |k| (k == PORTAL_NOW).then(|| v.clone()).flatten()
+        }
+
+        #[test]
+        fn pinned_by_rfc3339() {
+            let c = Clock::from_lookup(lookup(Some("2026-11-23T00:00:00Z"))).unwrap();
+            assert_eq!(
+                c.now(),
+                Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap()
+            );
+            assert_eq!(c.now(), c.now());
+        }
+
+        #[test]
+        fn pinned_by_date_is_midnight_utc() {
+            let c = Clock::from_lookup(lookup(Some("2026-11-23"))).unwrap();
+            assert_eq!(
+                c,
+                Clock::Fixed(Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap())
+            );
+        }
+
+        #[test]
+        fn unset_or_blank_is_system() {
+            assert_eq!(Clock::from_lookup(lookup(None)).unwrap(), Clock::System);
+            assert_eq!(
+                Clock::from_lookup(lookup(Some("  "))).unwrap(),
+                Clock::System
+            );
+        }
+
+        #[test]
+        fn garbage_is_an_error_naming_the_variable() {
+            let err = Clock::from_lookup(lookup(Some("tomorrow"))).unwrap_err();
+            assert!(err.to_string().contains("PORTAL_NOW"), "{err}");
+            assert_eq!(parse_instant("2026-02-30"), None);
+        }
     }
 }

@@ -7,10 +7,13 @@
 pub mod access;
 pub mod clock;
 pub mod config;
+pub mod event;
 pub mod mail;
 pub mod model;
 pub mod reports;
+pub mod retry;
 pub mod rules;
+pub mod runs;
 pub mod secrets;
 pub mod sources;
 pub mod store;

@@ -3,9 +3,12 @@
 //! (manual awards, organisation certifications), the configurable tables
 //! (tier requirements, category map) and the derived per-partner summary.
 //!
-//! Everything here is serde data with no I/O. Rules that *compute* things
-//! live in [`crate::rules`]; the few methods here only delegate to them so
-//! callers can write `summary.view(now, ..)` / `row.status(now, ..)`.
+//! Everything here is serde data with no I/O, and imports nothing from
+//! [`crate::rules`] (layers point one way). Rules that *compute* things
+//! live there, including the methods callers write as
+//! `summary.view(now, ..)` / `row.status(now, ..)` /
+//! `categories.category_for(course)` (inherent methods defined next to
+//! their rule).
 //!
 //! Serde notes: structs use `#[serde(default)]` so an item written by an
 //! older version (missing a newer field) still reads back; dates are
@@ -539,12 +542,6 @@ pub struct CategoryMap {
     pub rules: Vec<CategoryRule>,
 }
 
-impl CategoryMap {
-    pub fn category_for(&self, course: &Course) -> Option<String> {
-        crate::rules::category::category_for(self, course)
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Per-partner summary (read by all-partner reports)
 // ---------------------------------------------------------------------------
@@ -633,18 +630,6 @@ pub struct SummaryView {
     pub expiring: u32,
 }
 
-impl PartnerSummary {
-    /// Numbers at `now`: certs expired at `now` are dropped.
-    pub fn view(
-        &self,
-        now: DateTime<Utc>,
-        warning_days: u32,
-        tiers: &TierRequirements,
-    ) -> SummaryView {
-        crate::rules::summary::view(self, now, warning_days, tiers)
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Dashboard rows
 // ---------------------------------------------------------------------------
@@ -668,12 +653,6 @@ pub struct CertRow {
     pub expires_at: Option<DateTime<Utc>>,
     pub permalink: Option<String>,
     pub source: RecordSource,
-}
-
-impl CertRow {
-    pub fn status(&self, now: DateTime<Utc>, warning_days: u32) -> CertStatus {
-        crate::rules::status::record_status(self.progress, self.expires_at, now, warning_days)
-    }
 }
 
 #[cfg(test)]

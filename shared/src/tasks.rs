@@ -28,6 +28,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::runs::{RunRecord, RunStatus};
+
 use crate::store::tasks::DEFAULT_LEASE;
 use crate::store::{Lease, Store, StoreError, TaskState};
 
@@ -116,33 +118,6 @@ impl Counts {
     }
 }
 
-/// Final state of one invocation.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Finished; the watermark moved to this run's start.
-    #[default]
-    Succeeded,
-    /// Stopped with an error; watermark and checkpoint unchanged, so the
-    /// next run redoes the work (every write is idempotent).
-    Failed,
-    /// Out of time: a checkpoint was saved and a new invocation continues.
-    Checkpointed,
-    /// Another invocation holds the lease; nothing was done.
-    AlreadyRunning,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Checkpointed => "checkpointed",
-            RunStatus::AlreadyRunning => "already_running",
-        }
-    }
-}
-
 /// The JSON run summary a function returns (and the run record stores).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(default)]
@@ -227,28 +202,6 @@ struct Continuation {
     counts: Counts,
     invocations: u32,
     cursor: Value,
-}
-
-/// Run record as stored (the store's `RunRecord` has no `unchanged`, so we
-/// write our own shape through the generic `put_run`).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[serde(default)]
-pub struct RunRecordV2 {
-    pub task: String,
-    pub run_id: String,
-    pub mode: String,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// `running`, `succeeded`, `failed`, `checkpointed`, `taken_over`.
-    pub status: String,
-    pub processed: u64,
-    pub created: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    pub deactivated: u64,
-    pub failed: u64,
-    pub error: Option<String>,
-    pub invocations: u32,
 }
 
 /// One invocation of a task, holding its lease.
@@ -359,7 +312,7 @@ impl TaskRun {
             run.cursor = Some(c.cursor);
             tracing::info!(task, run_id = %run.run_id, invocation = run.invocations, "continuing from checkpoint");
         }
-        run.write_record("running", None, None).await?;
+        run.write_record(RunStatus::Running, None, None).await?;
         Ok(Begin::Started(Box::new(run)))
     }
 
@@ -415,7 +368,7 @@ impl TaskRun {
             bookkeeping_error = Some(format!("saving task state: {e}"));
         }
         let end = (status != RunStatus::Checkpointed).then_some(finished);
-        if let Err(e) = self.write_record(status.as_str(), end, error.clone()).await {
+        if let Err(e) = self.write_record(status, end, error.clone()).await {
             bookkeeping_error.get_or_insert(format!("saving run record: {e}"));
         }
         if let Err(e) = self.store.release_lease(&self.lease).await {
@@ -448,18 +401,18 @@ impl TaskRun {
 
     async fn write_record(
         &self,
-        status: &str,
+        status: RunStatus,
         finished_at: Option<DateTime<Utc>>,
         error: Option<String>,
     ) -> Result<(), StoreError> {
         let c = &self.counts;
-        let rec = RunRecordV2 {
+        let rec = RunRecord {
             task: self.task.clone(),
             run_id: self.run_id.clone(),
             mode: self.mode.as_str().to_string(),
-            started_at: Some(self.started_at),
+            started_at: self.started_at,
             finished_at,
-            status: status.to_string(),
+            status,
             processed: c.processed,
             created: c.created,
             updated: c.updated,
@@ -468,6 +421,7 @@ impl TaskRun {
             failed: c.failed,
             error,
             invocations: self.invocations,
+            ..Default::default()
         };
         self.store
             .put_run(&self.task, self.started_at, &self.run_id, &rec)
@@ -478,7 +432,7 @@ impl TaskRun {
 /// Marks the run record of a stuck run as taken over, so the history does
 /// not show it `running` forever. Best effort: the record may be gone.
 async fn mark_taken_over(store: &Store, task: &str, run_id: &str) {
-    let runs: Vec<RunRecordV2> = match store.recent_runs(task, 20).await {
+    let runs: Vec<RunRecord> = match store.recent_runs(task, 20).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(task, error = %e, "could not read run history");
@@ -486,12 +440,10 @@ async fn mark_taken_over(store: &Store, task: &str, run_id: &str) {
         }
     };
     if let Some(mut r) = runs.into_iter().find(|r| r.run_id == run_id) {
-        if r.status == "running" {
-            r.status = "taken_over".into();
+        if r.status == RunStatus::Running {
+            r.status = RunStatus::TakenOver;
             r.error = Some("stuck for more than 30 minutes; lease taken over".into());
-            if let Some(started) = r.started_at {
-                let _ = store.put_run(task, started, run_id, &r).await;
-            }
+            let _ = store.put_run(task, r.started_at, run_id, &r).await;
         }
     }
 }
@@ -501,7 +453,7 @@ pub async fn recent_runs(
     store: &Store,
     task: &str,
     limit: usize,
-) -> Result<Vec<RunRecordV2>, TaskError> {
+) -> Result<Vec<RunRecord>, TaskError> {
     Ok(store.recent_runs(task, limit).await?)
 }
 

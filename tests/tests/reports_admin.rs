@@ -255,7 +255,7 @@ async fn admin_operations() {
     assert!(!store.is_opted_out("other@example.com").await.unwrap());
 }
 
-async fn crm_partner_runs(w: &reports_support::World) -> Vec<portal_core::tasks::RunRecordV2> {
+async fn crm_partner_runs(w: &reports_support::World) -> Vec<portal_core::tasks::RunRecord> {
     w.env
         .store
         .recent_runs("crm-partners", 20)

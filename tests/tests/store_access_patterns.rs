@@ -10,6 +10,7 @@ use portal_core::model::{
     CertRow, Course, LmsUser, Membership, OrgCertification, Partner, PartnerSummary,
     ProgressStatus, Tier,
 };
+use portal_core::runs::RunStatus;
 use portal_core::store::access::{claim_state, hash_token, ClaimOutcome, OptOut};
 use portal_core::store::entities::{
     cert_row_item, course_item, membership_item, org_cert_item, partner_item, summary_item,
@@ -484,7 +485,14 @@ async fn replace_partner_certs_writes_changes_and_deletes_stale_rows() {
 async fn run_records_carry_a_ttl_and_list_newest_first() {
     let s = store("runs").await;
     let t0 = at(2026, 11, 20, 6);
-    for (i, status) in ["succeeded", "failed", "succeeded"].iter().enumerate() {
+    for (i, status) in [
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Succeeded,
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let started = t0 + Duration::hours(i as i64 * 2);
         s.put_run_record(&RunRecord {
             task: "enrollments".into(),
@@ -492,7 +500,7 @@ async fn run_records_carry_a_ttl_and_list_newest_first() {
             mode: "incremental".into(),
             started_at: started,
             finished_at: Some(started + Duration::minutes(3)),
-            status: (*status).into(),
+            status,
             processed: 10 * i as u64,
             ..Default::default()
         })
@@ -866,4 +874,46 @@ async fn written_items_are_counted_per_entity_type() {
     );
     let total: u64 = s.stats().ops.values().map(|o| o.items_written).sum();
     assert_eq!(total, 3, "the per-operation counters agree");
+}
+
+/// Records stored before there was one run record type (the sync's with
+/// `unchanged`/`invocations`, the reminders' with the mail counters, each
+/// with its status as text) still list through `RunRecord`.
+#[tokio::test]
+async fn run_records_of_every_earlier_shape_still_read() {
+    let s = store("oldruns").await;
+    let t0 = at(2026, 11, 20, 6);
+    let sync_shape = serde_json::json!({
+        "task": "old", "run_id": "sync", "mode": "incremental",
+        "started_at": t0, "finished_at": null, "status": "taken_over",
+        "processed": 7, "created": 1, "updated": 2, "unchanged": 4,
+        "deactivated": 0, "failed": 0, "error": "stuck", "invocations": 2,
+    });
+    let reminders_shape = serde_json::json!({
+        "task": "old", "run_id": "mail", "mode": "daily",
+        "started_at": t0 + Duration::hours(1),
+        "finished_at": t0 + Duration::hours(1), "status": "partial",
+        "processed": 5, "created": 4, "failed": 1, "error": null,
+        "window_after": t0, "window_until": t0 + Duration::hours(1),
+        "due": 5, "sent": 4, "emails_sent": 3, "emails_failed": 1,
+        "skipped": {"opted_out": 2}, "rows_read": 6,
+    });
+    s.put_run("old", t0, "sync", &sync_shape).await.unwrap();
+    s.put_run("old", t0 + Duration::hours(1), "mail", &reminders_shape)
+        .await
+        .unwrap();
+
+    let runs: Vec<RunRecord> = s.recent_runs("old", 10).await.unwrap();
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    let (mail, sync) = (&runs[0], &runs[1]);
+    assert_eq!(sync.status, RunStatus::TakenOver);
+    assert_eq!(
+        (sync.started_at, sync.unchanged, sync.invocations),
+        (t0, 4, 2)
+    );
+    assert_eq!(sync.skipped_total(), 0);
+    assert_eq!(mail.status, RunStatus::Partial);
+    assert_eq!((mail.due, mail.emails_sent, mail.rows_read), (5, 3, 6));
+    assert_eq!(mail.skipped_for("opted_out"), 2);
+    assert_eq!(mail.window_after, Some(t0));
 }

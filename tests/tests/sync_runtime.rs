@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use portal_core::tasks::RunRecordV2;
+use portal_core::tasks::RunRecord;
 use portal_e2e::{observed, TestEnv, TestEnvOptions};
 use portal_infra::sim::{FaultAction, ScriptedFault, Server, ServerOptions};
 use portal_sync::handler::{handle, Continuation};
@@ -52,7 +52,7 @@ async fn concurrent_invocations_one_runs_and_stale_lock_is_taken_over() {
     };
     // The loser wrote nothing: no counts, no run record of its own.
     assert_eq!(loser.counts, Default::default(), "{loser:?}");
-    let runs: Vec<RunRecordV2> = env.store.recent_runs("lms-users", 10).await.unwrap();
+    let runs: Vec<RunRecord> = env.store.recent_runs("lms-users", 10).await.unwrap();
     assert_eq!(runs.len(), 1, "{runs:#?}");
     assert_eq!(runs[0].run_id, winner.run_id);
     assert_eq!(runs[0].status, "succeeded");
@@ -100,12 +100,12 @@ async fn concurrent_invocations_one_runs_and_stale_lock_is_taken_over() {
         .await
         .unwrap();
     let started = now - chrono::Duration::minutes(31);
-    let crashed = RunRecordV2 {
+    let crashed = RunRecord {
         task: "lms-courses".into(),
         run_id: "crashed-run".into(),
         mode: "full".into(),
-        started_at: Some(started),
-        status: "running".into(),
+        started_at: started,
+        status: RunStatus::Running,
         invocations: 1,
         ..Default::default()
     };
@@ -129,7 +129,7 @@ async fn concurrent_invocations_one_runs_and_stale_lock_is_taken_over() {
         env.store.get_lease("lms-courses").await.unwrap().is_none(),
         "lease released"
     );
-    let runs: Vec<RunRecordV2> = env.store.recent_runs("lms-courses", 10).await.unwrap();
+    let runs: Vec<RunRecord> = env.store.recent_runs("lms-courses", 10).await.unwrap();
     let stuck = runs.iter().find(|r| r.run_id == "crashed-run").unwrap();
     assert_eq!(stuck.status, "taken_over", "{runs:#?}");
     let new = runs.iter().find(|r| r.run_id == s.run_id).unwrap();
@@ -211,7 +211,7 @@ async fn hard_killed_runs_are_taken_over_and_resumed_from_the_checkpoint() {
     kill_when_hung(&env, run_task(&deps, task, Mode::Full, Budget::unlimited())).await;
     env.sims.script_faults(Server::Northpass, Vec::new());
     let crashed = make_lease_stale(&env, name).await;
-    let runs: Vec<RunRecordV2> = env.store.recent_runs(name, 10).await.unwrap();
+    let runs: Vec<RunRecord> = env.store.recent_runs(name, 10).await.unwrap();
     assert_eq!(runs.len(), 1, "{runs:#?}");
     assert_eq!(
         (runs[0].run_id.as_str(), runs[0].status.as_str()),
@@ -227,17 +227,14 @@ async fn hard_killed_runs_are_taken_over_and_resumed_from_the_checkpoint() {
         first.message.as_deref().unwrap_or("").contains(&crashed),
         "{first:?}"
     );
-    let runs: Vec<RunRecordV2> = env.store.recent_runs(name, 10).await.unwrap();
-    let status_of = |runs: &[RunRecordV2], id: &str| {
+    let runs: Vec<RunRecord> = env.store.recent_runs(name, 10).await.unwrap();
+    let status_of = |runs: &[RunRecord], id: &str| {
         runs.iter()
             .find(|r| r.run_id == id)
-            .map(|r| r.status.clone())
+            .map(|r| r.status.as_str())
     };
-    assert_eq!(status_of(&runs, &crashed).as_deref(), Some("taken_over"));
-    assert_eq!(
-        status_of(&runs, &first.run_id).as_deref(),
-        Some("checkpointed")
-    );
+    assert_eq!(status_of(&runs, &crashed), Some("taken_over"));
+    assert_eq!(status_of(&runs, &first.run_id), Some("checkpointed"));
     let state = env.store.get_task_state(name).await.unwrap().unwrap();
     let checkpoint = state.checkpoint.clone().expect("a checkpoint");
     assert_eq!(checkpoint["run_id"], first.run_id.as_str());
@@ -280,12 +277,9 @@ async fn hard_killed_runs_are_taken_over_and_resumed_from_the_checkpoint() {
         state.checkpoint.is_none() && state.watermark.is_some(),
         "{state:?}"
     );
-    let runs: Vec<RunRecordV2> = env.store.recent_runs(name, 10).await.unwrap();
+    let runs: Vec<RunRecord> = env.store.recent_runs(name, 10).await.unwrap();
     assert!(runs.iter().all(|r| r.status != "running"), "{runs:#?}");
-    assert_eq!(
-        status_of(&runs, &first.run_id).as_deref(),
-        Some("succeeded")
-    );
+    assert_eq!(status_of(&runs, &first.run_id), Some("succeeded"));
 
     for task in TaskName::ALL
         .into_iter()

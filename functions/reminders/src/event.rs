@@ -2,6 +2,7 @@
 //! `{"job": "pam-digest"}` (weekly), given as the EventBridge rule's
 //! constant input, or inside a scheduled event's `detail`.
 
+use portal_core::event::Event;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -34,19 +35,30 @@ impl Job {
 #[error("unrecognised event (expected {{\"job\": \"reminders\"|\"pam-digest\"}}): {0}")]
 pub struct EventError(pub String);
 
-/// Finds the job in the payload: top-level `job`, or `detail.job` of an
-/// EventBridge event. A bare scheduled event without a job means the daily
-/// reminders, the function's main schedule.
+/// The request of either shape of [`Event`].
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct JobRequest {
+    job: Option<Job>,
+}
+
+/// Finds the job in the payload: `job` of the bare payload, or `detail.job`
+/// of an EventBridge event ([`Event`]). A scheduled event without a job
+/// means the daily reminders, the function's main schedule.
 pub fn parse_event(payload: &Value) -> Result<Job, EventError> {
-    let job = payload
-        .get("job")
-        .or_else(|| payload.pointer("/detail/job"));
-    match job {
-        Some(j) => serde_json::from_value(j.clone()).map_err(|_| EventError(payload.to_string())),
-        None if payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") => {
-            Ok(Job::Reminders)
-        }
-        None => Err(EventError(payload.to_string())),
+    let event: Event<JobRequest> =
+        serde_json::from_value(payload.clone()).map_err(|_| EventError(payload.to_string()))?;
+    match event {
+        Event::Direct(JobRequest { job: Some(job) })
+        | Event::Scheduled {
+            detail: JobRequest { job: Some(job) },
+            ..
+        } => Ok(job),
+        Event::Scheduled {
+            detail_type: Some(t),
+            ..
+        } if t == "Scheduled Event" => Ok(Job::Reminders),
+        _ => Err(EventError(payload.to_string())),
     }
 }
 
@@ -72,7 +84,16 @@ mod tests {
         assert_eq!(parse_event(&wrapped), Ok(Job::PamDigest));
         let bare = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
         assert_eq!(parse_event(&bare), Ok(Job::Reminders));
+        // Wrapped, a job names the job whatever the detail-type.
+        let custom =
+            json!({"detail-type": "Digest", "source": "ops", "detail": {"job": "pam-digest"}});
+        assert_eq!(parse_event(&custom), Ok(Job::PamDigest));
+        let other = json!({"detail-type": "Other", "source": "ops", "detail": {}});
+        assert!(parse_event(&other).is_err());
         assert!(parse_event(&json!({"job": "sync"})).is_err());
+        let wrapped_bad = json!({"detail-type": "Scheduled Event", "source": "aws.events",
+            "detail": {"job": "sync"}});
+        assert!(parse_event(&wrapped_bad).is_err());
         assert!(parse_event(&json!({})).is_err());
     }
 }

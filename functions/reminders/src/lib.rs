@@ -26,6 +26,7 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, Utc};
 use portal_core::config::Config;
 use portal_core::mail::{Mailer, SesMailer};
+use portal_core::runs::RunStatus;
 use portal_core::store::tasks::DEFAULT_LEASE;
 use portal_core::store::{Store, StoreError, TaskState};
 
@@ -104,7 +105,7 @@ pub async fn run(deps: &Deps, job: Job, now: DateTime<Utc>) -> Result<RunSummary
         run_id: run_id.clone(),
         mode: job.mode().to_string(),
         started_at: now,
-        status: "running".into(),
+        status: RunStatus::Running,
         ..Default::default()
     };
     let result = match job {
@@ -128,11 +129,10 @@ pub async fn run(deps: &Deps, job: Job, now: DateTime<Utc>) -> Result<RunSummary
     let outcome = match result {
         Ok(watermark) => {
             summary.status = if summary.failed > 0 {
-                "partial"
+                RunStatus::Partial
             } else {
-                "succeeded"
-            }
-            .into();
+                RunStatus::Succeeded
+            };
             store
                 .put_task_state(&TaskState {
                     task: task.to_string(),
@@ -145,7 +145,7 @@ pub async fn run(deps: &Deps, job: Job, now: DateTime<Utc>) -> Result<RunSummary
                 .map_err(RunError::from)
         }
         Err(e) => {
-            summary.status = "failed".into();
+            summary.status = RunStatus::Failed;
             summary.error = Some(e.to_string());
             Err(RunError::from(e))
         }
@@ -180,7 +180,7 @@ pub async fn handle(
 ) -> Result<RunSummary, RunError> {
     let job = parse_event(payload)?;
     let summary = run(deps, job, now).await?;
-    if summary.status == "partial" {
+    if summary.status == RunStatus::Partial {
         return Err(RunError::Partial {
             task: summary.task,
             run_id: summary.run_id,

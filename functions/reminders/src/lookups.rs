@@ -67,7 +67,7 @@ impl<'a> Lookups<'a> {
     }
 
     pub(crate) async fn opted_out(&mut self, email: &str) -> Result<bool> {
-        let key = email.trim().to_lowercase();
+        let key = portal_core::store::keys::normalize_email(email);
         if let Some(v) = self.optouts.get(&key) {
             return Ok(*v);
         }

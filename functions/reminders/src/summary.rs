@@ -1,12 +1,7 @@
 //! What a run did: returned to the caller and stored as the task's run
-//! record. The first fields mirror the store's generic `RunRecord` so the
-//! sync status report lists reminder runs like any other task
-//! (`processed` = due, `created` = sent).
-
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+//! record, the shared [`portal_core::runs::RunRecord`], so the sync status
+//! report lists reminder runs like any other task (`processed` = due,
+//! `created` = sent); why due items got no mail.
 
 /// Why a due item got no mail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -41,49 +36,12 @@ impl SkipReason {
     }
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[serde(default)]
-pub struct RunSummary {
-    pub task: String,
-    pub run_id: String,
-    /// `daily` / `weekly`.
-    pub mode: String,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// `succeeded`, `partial` (some sends failed; they are retried) or `failed`.
-    pub status: String,
-    pub processed: u64,
-    pub created: u64,
-    pub failed: u64,
-    pub error: Option<String>,
-
-    /// Threshold dates covered: `(window_after, window_until]`.
-    pub window_after: Option<DateTime<Utc>>,
-    pub window_until: Option<DateTime<Utc>>,
-    /// Reminders: certification × stage items due. Digest: PAMs considered.
-    pub due: u64,
-    /// Items delivered (reminders: certifications listed in sent mails).
-    pub sent: u64,
-    pub emails_sent: u64,
-    pub emails_failed: u64,
-    /// Due items skipped, by [`SkipReason::as_str`].
-    pub skipped: BTreeMap<String, u64>,
-    /// Rows the due-date Query returned (to compare with `due`).
-    pub rows_read: u64,
-}
-
-impl RunSummary {
-    pub fn skip(&mut self, reason: SkipReason, n: u64) {
-        if n > 0 {
-            *self.skipped.entry(reason.as_str().to_string()).or_default() += n;
-        }
-    }
-
-    pub fn skipped_for(&self, reason: SkipReason) -> u64 {
-        self.skipped.get(reason.as_str()).copied().unwrap_or(0)
-    }
-
-    pub fn skipped_total(&self) -> u64 {
-        self.skipped.values().sum()
+impl AsRef<str> for SkipReason {
+    fn as_ref(&self) -> &str {
+        self.as_str()
     }
 }
+
+/// A reminder or digest run: the shared run record every job stores
+/// ([`portal_core::runs::RunRecord`]), counted with [`RunSummary::skip`].
+pub type RunSummary = portal_core::runs::RunRecord;

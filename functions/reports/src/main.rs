@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(k) = secrets.resolve_opt(config.unsubscribe_key.as_ref()).await? {
         state = state.with_unsubscribe_key(k);
     }
-    if let Some(f) = config.sync_function_name.clone() {
+    if let Some(f) = config.sync.function_name.clone() {
         state = state.with_runner(Arc::new(LambdaRunner {
             client: aws_sdk_lambda::Client::new(&sdk),
             function_name: f,

@@ -2,15 +2,16 @@
 
 use std::time::Duration;
 
-use portal_core::config::{Config, Secret, SecretRef};
+use portal_core::config::{Config, Secret, SecretRef, SyncSettings};
 use portal_core::secrets::Secrets;
 use portal_core::sources::{ImpartnerClient, ImpartnerConfig, NorthpassClient, NorthpassConfig};
 use portal_core::store::Store;
 
 use crate::error::SyncError;
 
-/// Sync knobs that are not part of the shared [`Config`] (read from the
-/// environment by [`SyncOptions::from_env`]).
+/// The sync's runtime options, from the `sync` section of the shared
+/// [`Config`] (parsed and validated there, once, with errors naming the
+/// variable).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncOptions {
     /// An incremental enrollment sync re-fetches a partner user's
@@ -28,38 +29,21 @@ pub struct SyncOptions {
 
 impl Default for SyncOptions {
     fn default() -> Self {
-        SyncOptions {
-            transcript_max_age: chrono::Duration::hours(168),
-            concurrency: 8,
-            checkpoint_margin: Duration::from_secs(60),
-        }
+        SyncOptions::from_settings(&SyncSettings::default())
     }
 }
 
 impl SyncOptions {
-    pub fn from_env() -> Result<Self, SyncError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+    pub fn from_config(config: &Config) -> Self {
+        Self::from_settings(&config.sync)
     }
 
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SyncError> {
-        let num = |var: &str, default: u64| -> Result<u64, SyncError> {
-            match lookup(var).filter(|v| !v.trim().is_empty()) {
-                None => Ok(default),
-                Some(v) => v.trim().parse().map_err(|_| {
-                    SyncError::Invalid(format!(
-                        "invalid value '{v}' for {var}: expected a whole number"
-                    ))
-                }),
-            }
-        };
-        let d = SyncOptions::default();
-        Ok(SyncOptions {
-            transcript_max_age: chrono::Duration::hours(
-                num("SYNC_TRANSCRIPT_MAX_AGE_HOURS", 168)? as i64
-            ),
-            concurrency: num("SYNC_CONCURRENCY", d.concurrency as u64)?.max(1) as usize,
-            checkpoint_margin: Duration::from_secs(num("SYNC_CHECKPOINT_MARGIN_SECS", 60)?),
-        })
+    fn from_settings(s: &SyncSettings) -> Self {
+        SyncOptions {
+            transcript_max_age: chrono::Duration::hours(i64::from(s.transcript_max_age_hours)),
+            concurrency: s.concurrency as usize,
+            checkpoint_margin: Duration::from_secs(u64::from(s.checkpoint_margin_secs)),
+        }
     }
 }
 
@@ -95,11 +79,8 @@ impl Deps {
     /// (rate limit from `NORTHPASS_RATE_LIMIT`, retries, timeouts).
     /// Missing source configuration leaves that client out; the tasks that
     /// need it fail naming the variable.
-    pub fn from_config(
-        config: Config,
-        store: Store,
-        options: SyncOptions,
-    ) -> Result<Deps, SyncError> {
+    pub fn from_config(config: Config, store: Store) -> Result<Deps, SyncError> {
+        let options = SyncOptions::from_config(&config);
         let northpass = match &config.northpass.api_key {
             Some(k) => {
                 let mut c = NorthpassConfig::new(
@@ -138,7 +119,6 @@ impl Deps {
     pub async fn from_config_with_secrets(
         mut config: Config,
         store: Store,
-        options: SyncOptions,
         secrets: &Secrets,
     ) -> Result<Deps, SyncError> {
         let resolve = |r: Option<SecretRef>| async {
@@ -155,7 +135,7 @@ impl Deps {
         config.impartner.api_key = resolve(config.impartner.api_key.take()).await?;
         config.impartner.tenant_id = resolve(config.impartner.tenant_id.take()).await?;
         config.link_key = resolve(config.link_key.take()).await?;
-        Deps::from_config(config, store, options)
+        Deps::from_config(config, store)
     }
 
     pub(crate) fn northpass(&self) -> Result<&NorthpassClient, SyncError> {
@@ -176,5 +156,37 @@ impl Deps {
                 "impartner: client not configured".into(),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_come_from_the_config_section() {
+        let vars = [
+            ("PORTAL_TABLE", "t"),
+            ("SYNC_TRANSCRIPT_MAX_AGE_HOURS", "24"),
+            ("SYNC_CONCURRENCY", "3"),
+            ("SYNC_CHECKPOINT_MARGIN_SECS", "0"),
+        ];
+        let config = Config::from_lookup(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap();
+        assert_eq!(
+            SyncOptions::from_config(&config),
+            SyncOptions {
+                transcript_max_age: chrono::Duration::hours(24),
+                concurrency: 3,
+                checkpoint_margin: Duration::ZERO,
+            }
+        );
+        let defaults = Config::from_lookup(|k| (k == "PORTAL_TABLE").then(|| "t".into())).unwrap();
+        assert_eq!(SyncOptions::from_config(&defaults), SyncOptions::default());
+        assert_eq!(SyncOptions::default().concurrency, 8);
     }
 }

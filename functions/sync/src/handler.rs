@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use portal_core::event::Event;
 use portal_core::tasks::{Budget, Mode, RunStatus, RunSummary};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -27,14 +28,11 @@ pub struct Request {
 
 /// Accepts the EventBridge scheduled event (`{"detail-type": "Scheduled
 /// Event", "detail": {...}}`) and the bare payload (manual run,
-/// continuation).
+/// continuation): [`Event`].
 pub fn parse_event(event: &Value) -> Result<Request, SyncError> {
-    let payload = match event.get("detail") {
-        Some(d) if event.get("detail-type").is_some() || event.get("source").is_some() => d,
-        _ => event,
-    };
-    let req: Request = serde_json::from_value(payload.clone())
-        .map_err(|e| SyncError::Invalid(format!("bad sync request {payload}: {e}")))?;
+    let req = serde_json::from_value::<Event<Request>>(event.clone())
+        .map_err(|e| SyncError::Invalid(format!("bad sync request {event}: {e}")))?
+        .into_request();
     if req.task != "all" {
         req.task.parse::<TaskName>().map_err(SyncError::Invalid)?;
     }
@@ -136,6 +134,8 @@ pub async fn handle(
             }
             RunStatus::Failed => break,
             RunStatus::Succeeded | RunStatus::AlreadyRunning => {}
+            // States of a stored record, never of a finished invocation.
+            RunStatus::Running | RunStatus::TakenOver | RunStatus::Partial => {}
         }
     }
     if let Some(e) = runs.iter().find_map(incomplete) {

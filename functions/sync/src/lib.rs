@@ -15,6 +15,7 @@ pub mod error;
 mod guard;
 pub mod handler;
 mod link;
+mod markers;
 mod recompute;
 mod snapshot;
 pub mod task_name;
@@ -23,10 +24,10 @@ mod write;
 
 pub use deps::{Deps, SyncOptions};
 pub use error::SyncError;
+/// Entity type of the per-user transcript fetch markers (sync bookkeeping).
+pub use markers::MARKER_ENTITY as FETCH_MARKER_ENTITY;
 pub use portal_core::tasks::{Budget, Counts, Mode, RunStatus, RunSummary};
 pub use task_name::TaskName;
-/// Entity type of the per-user transcript fetch markers (sync bookkeeping).
-pub use tasks::FETCH_MARKER_ENTITY;
 
 use portal_core::tasks::{Begin, TaskRun};
 

@@ -9,7 +9,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use portal_core::config::Config;
 use portal_core::store::Store;
 use portal_sync::handler::{handle, Continuation};
-use portal_sync::{Deps, SyncOptions};
+use portal_sync::Deps;
 use serde_json::Value;
 
 #[tokio::main]
@@ -24,14 +24,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = Store::from_sdk_config(&aws, config.table.clone());
     let secrets = portal_core::secrets::Secrets::from_sdk_config(&aws);
-    let deps =
-        Deps::from_config_with_secrets(config, store, SyncOptions::from_env()?, &secrets).await?;
     // Continuations re-invoke this very function (its name is set by the
     // Lambda runtime; PORTAL_SYNC_FUNCTION_NAME wins when given).
-    let function_name = std::env::var("PORTAL_SYNC_FUNCTION_NAME")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok());
+    let function_name = config.sync.function_name.clone().or_else(|| {
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+            .ok()
+            .filter(|s| !s.is_empty())
+    });
+    let deps = Deps::from_config_with_secrets(config, store, &secrets).await?;
     let continuation = match function_name {
         Some(function_name) => Continuation::Lambda {
             client: aws_sdk_lambda::Client::new(&aws),

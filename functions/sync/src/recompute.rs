@@ -74,7 +74,7 @@ pub async fn recompute(
     let by_id: HashMap<&str, &portal_core::model::Partner> =
         snap.partners.iter().map(|p| (p.id.as_str(), p)).collect();
     // Users never fetched have no stored enrollments: no Query for them.
-    let fetched = crate::tasks::fetched_users(&deps.store).await?;
+    let fetched = crate::markers::fetched_users(&deps.store).await?;
     let mut last_done: Option<&str> = None;
     for id in ids.into_iter().filter(|id| after.is_none_or(|a| *id > a)) {
         // At least one partner per invocation, so a tiny budget still

@@ -13,6 +13,13 @@ use portal_core::store::Store;
 
 use crate::error::SyncError;
 
+/// The groups a partner can be linked to: those the LMS still lists.
+pub async fn active_groups(store: &Store) -> Result<Vec<LmsGroup>, SyncError> {
+    let mut groups = store.all_groups().await?;
+    groups.retain(|g| g.active);
+    Ok(groups)
+}
+
 pub struct Snapshot {
     pub partners: Vec<Partner>,
     pub groups: HashMap<String, LmsGroup>,
@@ -31,7 +38,7 @@ pub struct Snapshot {
 impl Snapshot {
     pub async fn load(store: &Store) -> Result<Snapshot, SyncError> {
         let partners = store.all_partners().await?;
-        let groups: HashMap<String, LmsGroup> = crate::tasks::groups::active_groups(store)
+        let groups: HashMap<String, LmsGroup> = active_groups(store)
             .await?
             .into_iter()
             .map(|g| (g.id.clone(), g))

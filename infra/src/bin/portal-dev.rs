@@ -33,7 +33,7 @@ use portal_infra::dev::serve;
 use portal_infra::dev::stack::{RealImpartner, RealNorthpass, Stack, StackOptions};
 use portal_reminders::{HmacLinks, Job};
 use portal_reports::{AppState, FnRunner, RunMode};
-use portal_sync::{Deps, Mode, RunStatus, SyncOptions, TaskName};
+use portal_sync::{Deps, Mode, RunStatus, TaskName};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
@@ -153,6 +153,24 @@ fn shutdown_signal() -> anyhow::Result<watch::Receiver<bool>> {
     Ok(rx)
 }
 
+/// The keys of this run, made fresh each time.
+struct Keys {
+    admin_token: String,
+    link_key: String,
+    unsubscribe_key: String,
+}
+
+/// What people and scripts are told once everything is ready.
+struct Access<'a> {
+    /// Three partners and their dashboard links.
+    links: Vec<(&'a PartnerSummary, String)>,
+    admin_sign_in: String,
+    /// The PAM owning the most partners, and their sign-in link.
+    pam: Option<(String, String)>,
+}
+
+/// `up`, step by step; the stack (and everything it started) is dropped
+/// when this returns or is dropped.
 async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     // Bind first: the public URL goes into mails and CRM links, and a busy
     // port should fail in a second, not after the sync.
@@ -163,12 +181,38 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         )
     })?;
     let base = format!("http://{}", listener.local_addr()?);
-    let as_of = up.as_of.unwrap_or_else(|| Utc::now().date_naive());
-    let admin_token = generate_token();
-    let link_key = generate_token();
-    let unsubscribe_key = generate_token();
-    let real_impartner = up.impartner_url.is_some();
+    let keys = Keys {
+        admin_token: generate_token(),
+        link_key: generate_token(),
+        unsubscribe_key: generate_token(),
+    };
+    let stack = start_stack(&up, &base, &keys).await?;
+    store_admin_token(&stack, &keys.admin_token).await?;
+    let sync = sync_every_task(&up, &stack).await?;
+    let summaries = stack
+        .store
+        .all_summaries()
+        .await
+        .context("reading partner summaries")?;
+    let access = access_for_people(&stack, &summaries, &base, &keys.link_key).await?;
+    let (reminders, in_ses) = send_reminders(&stack, &base, &keys).await?;
+    let router = serve::router(api(&stack, &sync, &keys)?, stack.emulator.clone());
+    print_flush(&results(&stack, &base, &keys, &access, &reminders, in_ses));
 
+    let mut stopped = stop.clone();
+    serve::serve(listener, router, async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    })
+    .await
+    .context("serving the HTTP API")?;
+    stack.shutdown().await;
+    eprintln!("portal-dev: stopped everything");
+    Ok(())
+}
+
+/// The emulator, the simulators (or the real sources) and the table.
+async fn start_stack(up: &Up, base: &str, keys: &Keys) -> anyhow::Result<Stack> {
+    let as_of = up.as_of.unwrap_or_else(|| Utc::now().date_naive());
     let opts = StackOptions {
         dataset: up.dataset,
         seed: up.seed,
@@ -182,10 +226,10 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
             key: up.impartner_key.clone().unwrap_or_default(),
             tenant: up.impartner_tenant.clone().unwrap_or_default(),
         }),
-        public_base_url: base.clone(),
-        admin_token: admin_token.clone(),
-        link_key: link_key.clone(),
-        unsubscribe_key: unsubscribe_key.clone(),
+        public_base_url: base.to_string(),
+        admin_token: keys.admin_token.clone(),
+        link_key: keys.link_key.clone(),
+        unsubscribe_key: keys.unsubscribe_key.clone(),
     };
     let step = Step::start("starting local AWS emulator (moto), simulators, table");
     let stack = Stack::start(&opts)
@@ -198,11 +242,15 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         up.seed
     ));
 
+    Ok(stack)
+}
+
+async fn store_admin_token(stack: &Stack, admin_token: &str) -> anyhow::Result<()> {
     let now = stack.now;
     stack
         .store
         .put_token(
-            &admin_token,
+            admin_token,
             &TokenRecord {
                 id: generate_token_id(),
                 kind: TokenKind::Admin,
@@ -215,14 +263,14 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         )
         .await
         .context("storing the admin token")?;
+    Ok(())
+}
 
-    // Sync: every task, in dependency order, full.
-    let sync = Deps::from_config(
-        stack.config.clone(),
-        stack.store.clone(),
-        SyncOptions::from_lookup(stack.lookup())?,
-    )
-    .context("sync configuration")?;
+/// Every sync task, in dependency order, full.
+async fn sync_every_task(up: &Up, stack: &Stack) -> anyhow::Result<Deps> {
+    let real_impartner = up.impartner_url.is_some();
+    let sync = Deps::from_config(stack.config.clone(), stack.store.clone())
+        .context("sync configuration")?;
     for task in TaskName::ALL {
         if task == TaskName::CrmPush && real_impartner && !up.allow_writes {
             Step::skipped(format!(
@@ -234,7 +282,7 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         let step = Step::start(format!("sync {:<16}", task.as_str()));
         let s = step
             .watch(
-                &stack,
+                stack,
                 format!("sync {:<16}", task.as_str()),
                 portal_sync::run_to_completion(&sync, task, Mode::Full, None),
             )
@@ -259,17 +307,22 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(sync)
+}
 
-    // Access for people: links of three partners and one PAM token.
-    let summaries = stack
-        .store
-        .all_summaries()
-        .await
-        .context("reading partner summaries")?;
-    let showcase = showcase(&summaries);
+/// Links of three partners and one-time sign-in links for the admin and a
+/// PAM.
+async fn access_for_people<'a>(
+    stack: &Stack,
+    summaries: &'a [PartnerSummary],
+    base: &str,
+    link_key: &str,
+) -> anyhow::Result<Access<'a>> {
+    let now = stack.now;
+    let showcase = showcase(summaries);
     let mut links = Vec::new();
     let tokens = stack.store.all_tokens().await?;
-    for p in &showcase {
+    for p in showcase {
         let pid = p.partner_id.as_str();
         // The sync may have issued it already; a revoked one is never
         // brought back (see `portal_core::access`).
@@ -277,7 +330,7 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
             current_link_version(&tokens, pid).unwrap_or_else(|| next_link_version(&tokens, pid));
         let link_of = |v: u32| {
             (
-                partner_link_token(&link_key, pid, v),
+                partner_link_token(link_key, pid, v),
                 partner_link_record(pid, v, now),
             )
         };
@@ -290,10 +343,10 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     }
     // People sign in with one-time links (15 minutes, once), never with a
     // token in an address.
-    let pam = busiest_owner(&summaries);
+    let pam = busiest_owner(summaries);
     let sign_in = |kind: TokenKind, scope: Option<String>, email: String| {
         let store = stack.store.clone();
-        let base = base.clone();
+        let base = base.to_string();
         async move {
             let secret = generate_token();
             let link = LoginLink {
@@ -310,18 +363,34 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         }
     };
     let admin_sign_in = sign_in(TokenKind::Admin, None, "admin".into()).await?;
-    let pam_sign_in = match &pam {
-        Some(owner) => Some(sign_in(TokenKind::Pam, Some(owner.clone()), owner.clone()).await?),
+    let pam = match pam {
+        Some(owner) => {
+            let link = sign_in(TokenKind::Pam, Some(owner.clone()), owner.clone()).await?;
+            Some((owner, link))
+        }
         None => None,
     };
+    Ok(Access {
+        links,
+        admin_sign_in,
+        pam,
+    })
+}
 
-    // Reminders: into the emulator's SES (the sender identity exists).
+/// The reminder run, into the emulator's SES (the sender identity exists);
+/// with the number of messages SES holds afterwards.
+async fn send_reminders(
+    stack: &Stack,
+    base: &str,
+    keys: &Keys,
+) -> anyhow::Result<(portal_reminders::RunSummary, Option<usize>)> {
+    let now = stack.now;
     let step = Step::start("reminders");
     let reminders = portal_reminders::Deps::from_config(
         &stack.config,
         &stack.sdk,
         Some(Arc::new(
-            HmacLinks::new(&base, unsubscribe_key.as_bytes()).with_clock(stack.config.clock),
+            HmacLinks::new(base, keys.unsubscribe_key.as_bytes()).with_clock(stack.config.clock),
         )),
     )
     .context("reminder configuration")?;
@@ -333,9 +402,12 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         "reminders        {:<9} {:>6} due {:>6} e-mails sent {:>3} failed",
         r.status, r.due, r.emails_sent, r.emails_failed
     ));
+    Ok((r, in_ses))
+}
 
-    // The HTTP API: the reports Lambda's handler, with an in-process
-    // "run now" that runs the sync like the Lambda would.
+/// The HTTP API: the reports Lambda's handler, with an in-process
+/// "run now" that runs the sync like the Lambda would.
+fn api(stack: &Stack, sync: &Deps, keys: &Keys) -> anyhow::Result<AppState> {
     let runner_deps = sync.clone();
     let runner = FnRunner::with_force(move |task, mode, force| {
         let deps = runner_deps.clone();
@@ -352,19 +424,30 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
             }
         })
     });
-    let app = AppState::new(&stack.config, stack.store.clone())
-        .with_admin_token(&admin_token)
-        .with_link_key(Secret::new(link_key.clone()))
-        .with_unsubscribe_key(Secret::new(unsubscribe_key.clone()))
+    Ok(AppState::new(&stack.config, stack.store.clone())
+        .with_admin_token(&keys.admin_token)
+        .with_link_key(Secret::new(keys.link_key.clone()))
+        .with_unsubscribe_key(Secret::new(keys.unsubscribe_key.clone()))
         .with_runner(Arc::new(runner))
         .with_mailer(Arc::new(
             SesMailer::from_sdk_config(&stack.sdk, stack.config.require_mail_from()?)
                 .rate_per_second(0.0)
                 .build(),
-        ));
-    let router = serve::router(app, stack.emulator.clone());
+        )))
+}
 
-    // For scripts: one KEY=value per line, flushed before serving.
+/// For scripts: one KEY=value per line; then lines for people.
+fn results(
+    stack: &Stack,
+    base: &str,
+    keys: &Keys,
+    access: &Access<'_>,
+    r: &portal_reminders::RunSummary,
+    in_ses: Option<usize>,
+) -> String {
+    let admin_token = &keys.admin_token;
+    let admin_sign_in = &access.admin_sign_in;
+    let links = &access.links;
     let mut out = String::new();
     out.push_str(&format!("LISTENING={base}\n"));
     out.push_str(&format!("ADMIN_TOKEN={admin_token}\n"));
@@ -379,7 +462,7 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         out.push_str(&format!("PARTNER_LINK_{}={url}\n", i + 1));
     }
     out.push_str(&format!("ADMIN_SIGN_IN_URL={admin_sign_in}\n"));
-    if let Some(u) = &pam_sign_in {
+    if let Some((_, u)) = &access.pam {
         out.push_str(&format!("PAM_SIGN_IN_URL={u}\n"));
     }
     // For people.
@@ -395,15 +478,15 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     out.push_str(&format!(
         "  Sign in to the portal (one-time links, 15 minutes):\n    admin: {admin_sign_in}\n"
     ));
-    match (&pam, &pam_sign_in) {
-        (Some(owner), Some(u)) => out.push_str(&format!("    PAM {owner}: {u}\n")),
-        _ => out.push_str("    PAM: no partner has an owner e-mail\n"),
+    match &access.pam {
+        Some((owner, u)) => out.push_str(&format!("    PAM {owner}: {u}\n")),
+        None => out.push_str("    PAM: no partner has an owner e-mail\n"),
     }
     out.push_str(&format!(
         "    later: ask for a link by e-mail at {base}/ (mail shows at {base}/dev/mail), or use the admin token\n  Admin token (shown once, for the API and the sign-in form): ADMIN_TOKEN above\n"
     ));
     out.push_str("  Partner dashboards (private links):\n");
-    for (p, url) in &links {
+    for (p, url) in links {
         out.push_str(&format!(
             "    {} ({}): {url}\n",
             p.name,
@@ -428,17 +511,7 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         ));
     }
     out.push_str("Press Ctrl-C to stop everything.\n");
-    print_flush(&out);
-
-    let mut stopped = stop.clone();
-    serve::serve(listener, router, async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    })
-    .await
-    .context("serving the HTTP API")?;
-    stack.shutdown().await;
-    eprintln!("portal-dev: stopped everything");
-    Ok(())
+    out
 }
 
 fn print_flush(s: &str) {

@@ -60,7 +60,7 @@ struct Serve {
     impartner_key: String,
     #[arg(long, env = "IMPARTNER_TENANT_ID", default_value = portal_infra::sim::DEFAULT_IMPARTNER_TENANT)]
     impartner_tenant: String,
-    /// Northpass token bucket in requests/second (SOURCES.md: about 10); 0 = unlimited.
+    /// Northpass token bucket in requests/second (docs/source-contract.md: about 10); 0 = unlimited.
     #[arg(long, default_value_t = 10.0)]
     rate_limit: f64,
     /// Northpass bucket size.

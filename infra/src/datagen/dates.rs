@@ -1,7 +1,7 @@
 //! Date-time text as the source systems write it.
 //!
-//! Choice (SOURCES.md says only "dates with and without time zones"): every
-//! date is RFC 3339-like, in one of four spellings of the same instant —
+//! Choice (docs/source-contract.md says only "dates with and without a
+//! time zone"): every date is RFC 3339-like, in one of four spellings of the same instant —
 //! `2025-03-01T10:00:00Z`, `2025-03-01T10:00:00.123Z`,
 //! `2025-03-01T12:00:00+02:00` (same instant, local offset) and
 //! `2025-03-01T10:00:00` (no offset at all, meaning UTC, as older Northpass

@@ -1,7 +1,7 @@
 //! Partner companies and the Northpass side: groups, people, memberships,
 //! courses, properties, transcripts.
 //!
-//! Dirt produced on purpose (see SOURCES.md "Real data is dirty"):
+//! Dirt produced on purpose (see docs/source-contract.md, "Real data is dirty"):
 //! - group names: exact account name, `ptr_` prefix, other case, other
 //!   punctuation, legal suffix ("Inc.", "Ltd") added or dropped;
 //! - partner groups with no account, accounts with no group, a customer

@@ -1,6 +1,6 @@
 //! Deterministic, seeded generator of the raw data of both source systems,
 //! relative to an as-of date, with the dirt real programs have (see
-//! `/work/shared/SOURCES.md` and the module docs of [`lms`] and [`crm`]).
+//! `docs/source-contract.md` and the module docs of [`lms`] and [`crm`]).
 //!
 //! Same `GenOptions` ⇒ the same `Dataset`, byte for byte once exported: only
 //! a seeded ChaCha RNG, `Vec`s and `BTreeMap`s are used (never a `HashMap`
@@ -39,7 +39,7 @@ pub const CATEGORIES: [&str; 4] = ["Automation Cloud", "K2", "Promapp", "RPA"];
 pub enum DatasetSize {
     /// ≈ 50 partners, 1,000 people, 60 courses — for tests.
     Small,
-    /// The scale of a real program (SOURCES.md "Scale").
+    /// The scale of a real program (docs/source-contract.md, "Scale").
     Ref,
 }
 

@@ -211,7 +211,8 @@ fn portal_env(
     set("PORTAL_LINK_KEY", opts.link_key.clone());
     set("PORTAL_UNSUBSCRIBE_KEY", opts.unsubscribe_key.clone());
     // The generator's staff and shared mailboxes must be skipped like the
-    // real program's (SOURCES.md), so the simulated numbers are realistic.
+    // real program's (docs/source-contract.md), so the simulated numbers are
+    // realistic.
     set("PORTAL_INTERNAL_DOMAINS", datagen::INTERNAL_DOMAIN.into());
     match (&opts.northpass, sims) {
         (Some(real), _) => {

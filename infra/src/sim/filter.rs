@@ -1,8 +1,9 @@
 //! Impartner `filter=` expressions: `(Updated > '2026-01-01T00:00:00')`,
 //! `Partner_Tier__cf eq 'Premier' and Account_Status__cf ne 'Inactive'`.
 //!
-//! Grammar (SOURCES.md names `>`, `eq`, `ne` and `and`; the rest is the
-//! OData-like neighbourhood, accepted so clients are not surprised):
+//! Grammar (the where clauses of docs/source-contract.md — `>`, `=`, `!=`,
+//! `and`, `or`, parentheses — and their OData-like neighbourhood, accepted
+//! so clients are not surprised):
 //! ```text
 //! expr    := conj ("or" conj)*
 //! conj    := unary ("and" unary)*

@@ -1,6 +1,6 @@
 //! The Impartner PRM simulator: `GET/PATCH /api/objects/v1/{Object}`.
 //!
-//! Choices where SOURCES.md is silent (OData-like behaviour):
+//! Choices where docs/source-contract.md is silent (OData-like behaviour):
 //! - `take` defaults to 100; `take` > 500 is clamped to 500 (so a client
 //!   that advances `skip` by the `take` it asked for, not by what it got,
 //!   misses records — as it would in production). Non-integer or negative
@@ -45,8 +45,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::faults::{api_layer, Ctx};
+use super::errors::impartner as failure;
 use super::filter;
+use super::middleware::{api_layer, Ctx};
 use super::mutation::record_id;
 use super::state::Shared;
 use super::{control, Server, ServerOptions};
@@ -266,16 +267,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(ctx)
         .merge(control::router(shared, Server::Impartner))
         .fallback(|| async { failure(StatusCode::NOT_FOUND, "Resource not found") })
-}
-
-/// `{"success": false, "message": .., "errors": [..]}` with an HTTP status.
-pub(crate) fn failure(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"success": false, "message": message,
-            "errors": [{"code": status.as_u16().to_string(), "message": message}]})),
-    )
-        .into_response()
 }
 
 /// With `auth_redirect`, a refused key is sent to the login page (302)

@@ -1,19 +1,22 @@
 //! Simulators of the two source systems (Northpass LMS, Impartner PRM) that
-//! speak the wire format of `/work/shared/SOURCES.md`, serve a
+//! speak the wire format of `docs/source-contract.md`, serve a
 //! [`Dataset`](crate::datagen::Dataset), inject reproducible faults, count
 //! requests, and accept mutations between syncs.
 //!
-//! Both servers share one [`World`](state::World) behind a mutex: a mutation
+//! Both servers share one [`World`](world::World) behind a mutex: a mutation
 //! made through either control endpoint (or the library) is visible to both,
 //! like an account renamed in the CRM while the LMS keeps running.
 
 mod control;
+mod errors;
 mod faults;
 mod filter;
 mod impartner;
+mod middleware;
 mod mutation;
 mod northpass;
 mod state;
+mod world;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -112,7 +115,7 @@ impl Default for ServerOptions {
 }
 
 impl ServerOptions {
-    /// "About 10 requests/second per key" (SOURCES.md), burst of 10.
+    /// "About 10 requests/second per key" (docs/source-contract.md), burst of 10.
     pub fn northpass_realistic() -> Self {
         ServerOptions {
             rate_limit: Some(10.0),

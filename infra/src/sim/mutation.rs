@@ -8,7 +8,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::state::World;
+use super::world::World;
 use super::SimError;
 use crate::datagen::{
     dates, Membership, MembershipAttributes, MembershipRelationships, Person, PersonAttributes,

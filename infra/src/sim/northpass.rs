@@ -1,6 +1,7 @@
 //! The Northpass LMS simulator: JSON:API-style lists under `/v2`.
 //!
-//! Choices where SOURCES.md is silent (what JSON:API services commonly do):
+//! Choices where docs/source-contract.md is silent (what JSON:API services
+//! commonly do):
 //! - `page` is 1-based, default 1; `limit` default 25. `limit` > 100 is
 //!   clamped to 100 (JSON:API servers cap page size rather than reject it),
 //!   so a client must page by `links.next`, not by its own arithmetic.
@@ -37,7 +38,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::faults::{api_layer, Ctx};
+use super::errors::northpass as error;
+use super::middleware::{api_layer, Ctx};
 use super::mutation;
 use super::state::Shared;
 use super::{control, Server, SimError};
@@ -89,16 +91,6 @@ async fn strip_retry_after(State(ctx): State<Ctx>, req: Request, next: Next) -> 
         resp.headers_mut().remove(header::RETRY_AFTER);
     }
     resp
-}
-
-/// A JSON:API error answer.
-pub(crate) fn error(status: StatusCode, title: &str, detail: &str) -> Response {
-    let body = json!({"errors": [{
-        "status": status.as_u16().to_string(),
-        "title": title,
-        "detail": detail,
-    }]});
-    (status, Json(body)).into_response()
 }
 
 fn bad_request(detail: &str) -> Response {
@@ -336,8 +328,8 @@ async fn transcripts(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): P
     )
 }
 
-/// The person id in a POST body. SOURCES.md does not give the body, so the
-/// usual JSON:API shapes are all accepted:
+/// The person id in a POST body: the shape of docs/source-contract.md and
+/// the other usual JSON:API shapes are all accepted:
 /// `{"data": {"type": "memberships", "relationships": {"person": {"data": {"id"}}}}}`,
 /// `{"data": {"type": "people", "id": ..}}` and `{"data": [{"type": "people", "id": ..}]}`
 /// (the last may carry several people).

@@ -1,19 +1,17 @@
-//! State shared by both simulators: the data (`World`), the clock, the fault
-//! state and the counters of each server.
+//! State shared by both simulators: the data and clock (`World`), the
+//! fault state and the counters of each server.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::faults::FaultState;
 use super::mutation::{self, Mutation, MutationOutcome};
+use super::world::World;
 use super::{Server, ServerOptions, SimConfig, SimError};
-use crate::datagen::{dates, Dataset, PrmRecord};
+use crate::datagen::{dates, Dataset};
 
 /// Counters of one server.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,33 +72,6 @@ impl ServerState {
     }
 }
 
-pub(crate) struct World {
-    pub data: Dataset,
-    /// Accounts removed by `DeleteAccount`, kept so `RestoreAccount` can
-    /// bring them back (the CRM's recycle bin).
-    pub deleted_accounts: Vec<PrmRecord>,
-    clock_base: DateTime<Utc>,
-    clock_set_at: Instant,
-    /// Mints ids for records created by mutations / POSTs.
-    pub id_rng: ChaCha8Rng,
-}
-
-impl World {
-    /// Base instant + real time elapsed since it was set, whole seconds:
-    /// `updated_at` is served with second precision, so a filter value read
-    /// from `now()` never misses a change stamped right after.
-    pub fn now(&self) -> DateTime<Utc> {
-        let elapsed = self.clock_set_at.elapsed().as_secs();
-        let t = self.clock_base + TimeDelta::seconds(elapsed as i64);
-        dates::trunc_secs(t)
-    }
-
-    pub fn set_clock(&mut self, at: DateTime<Utc>) {
-        self.clock_base = at;
-        self.clock_set_at = Instant::now();
-    }
-}
-
 pub(crate) struct Shared {
     world: Mutex<World>,
     pub northpass: ServerState,
@@ -112,13 +83,7 @@ impl Shared {
     pub fn new(cfg: SimConfig, np_url: String, prm_url: String) -> Self {
         let clock = cfg.clock.unwrap_or_else(|| default_clock(&cfg.dataset));
         Shared {
-            world: Mutex::new(World {
-                data: cfg.dataset,
-                deleted_accounts: Vec::new(),
-                clock_base: clock,
-                clock_set_at: Instant::now(),
-                id_rng: ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5157_1d5e_ed00_0001),
-            }),
+            world: Mutex::new(World::new(cfg.dataset, clock, cfg.seed)),
             northpass: ServerState::new(np_url, cfg.northpass),
             impartner: ServerState::new(prm_url, cfg.impartner),
             keys: Keys {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use futures::future::BoxFuture;
 
 use super::{Email, MailError, Mailer};
+use crate::rules::members::normalize_email;
 
 pub struct FailFor {
     inner: Arc<dyn Mailer>,
@@ -29,12 +30,12 @@ impl FailFor {
     /// Replaces the failing set (empty = deliver everything).
     pub fn set(&self, addresses: &[&str]) {
         let mut g = self.failing.lock().unwrap_or_else(|p| p.into_inner());
-        *g = addresses.iter().map(|a| a.trim().to_lowercase()).collect();
+        *g = addresses.iter().map(|a| normalize_email(a)).collect();
     }
 
     fn fails(&self, to: &str) -> bool {
         let g = self.failing.lock().unwrap_or_else(|p| p.into_inner());
-        g.contains(&to.trim().to_lowercase())
+        g.contains(&normalize_email(to))
     }
 }
 

@@ -8,7 +8,6 @@
 //! client instead of faking SES for everybody.
 
 mod failing;
-mod retry;
 mod ses;
 pub mod templates;
 mod throttle;
@@ -16,7 +15,6 @@ mod throttle;
 use futures::future::BoxFuture;
 
 pub use failing::FailFor;
-pub use retry::RetryPolicy;
 pub use ses::{SesMailer, SesMailerBuilder};
 pub use throttle::Throttle;
 

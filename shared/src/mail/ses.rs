@@ -10,9 +10,9 @@ use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, Me
 use aws_sdk_sesv2::Client;
 use futures::future::BoxFuture;
 
-use super::retry::{Attempt, RetryPolicy};
 use super::throttle::Throttle;
 use super::{Email, MailError, Mailer};
+use crate::retry::{Attempt, RetryPolicy};
 
 /// Default send rate: the SES sandbox maximum (1 message/s) is the one
 /// every account starts with; production accounts raise it by config.
@@ -101,7 +101,7 @@ impl SesMailer {
             from: from.into(),
             configuration_set: None,
             rate_per_second: DEFAULT_RATE_PER_SECOND,
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::MAIL,
         }
     }
 

@@ -2,6 +2,13 @@
 
 use crate::model::{CategoryMap, CategoryMatcher, Course};
 
+impl CategoryMap {
+    /// [`category_for`] this map.
+    pub fn category_for(&self, course: &Course) -> Option<String> {
+        category_for(self, course)
+    }
+}
+
 /// Category of `course`: the course property when present and not blank
 /// (the LMS admins maintain it per course, so it is the most specific
 /// source); else an exact course-id rule; else the longest configured name

@@ -41,7 +41,7 @@ pub fn contact_exclusion(
     internal_domains: &[String],
     shared_mailboxes: &[String],
 ) -> Option<ContactExclusion> {
-    let email = email.trim().to_lowercase();
+    let email = super::members::normalize_email(email);
     let Some((local, domain)) = email.rsplit_once('@') else {
         return Some(ContactExclusion::InvalidEmail);
     };

@@ -23,7 +23,10 @@ pub struct Reach {
     pub via_contact: bool,
 }
 
-/// Normalise an e-mail for comparison.
+/// Normalise an e-mail for comparison: e-mails are compared
+/// case-insensitively everywhere in the portal (members, store keys,
+/// opt-outs, unsubscribe tokens). The one normaliser; the store re-exports
+/// it as `store::keys::normalize_email`.
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }

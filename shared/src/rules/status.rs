@@ -11,7 +11,14 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::model::{CertStatus, ProgressStatus};
+use crate::model::{CertRow, CertStatus, ProgressStatus};
+
+impl CertRow {
+    /// [`record_status`] of the row at `now`.
+    pub fn status(&self, now: DateTime<Utc>, warning_days: u32) -> CertStatus {
+        record_status(self.progress, self.expires_at, now, warning_days)
+    }
+}
 
 /// Status of a record with `progress` and effective expiry `expires_at`
 /// (see [`super::expiry`]). A completed record without any expiry (no LMS

@@ -22,6 +22,18 @@ use crate::model::{
     SummaryCert, SummaryOrgCert, SummaryView, TierRequirements, UNCATEGORIZED,
 };
 
+impl PartnerSummary {
+    /// Numbers at `now` ([`view`]): certs expired at `now` are dropped.
+    pub fn view(
+        &self,
+        now: DateTime<Utc>,
+        warning_days: u32,
+        tiers: &TierRequirements,
+    ) -> SummaryView {
+        view(self, now, warning_days, tiers)
+    }
+}
+
 /// Everything known about one partner, borrowed. The slices may contain
 /// other partners' rows too (they are filtered), but for speed callers
 /// should pass the partner's slice when they have it.

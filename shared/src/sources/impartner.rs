@@ -25,16 +25,16 @@ use url::Url;
 
 use super::error::SourceError;
 use super::northpass::parse_base;
-use super::retry::RetryPolicy;
 use super::transport::{parse_json, ClientStats, Transport, TransportConfig};
 use super::wire::{string_from_value, u64_from_value, Account, CrmUser, Region};
+use crate::retry::RetryPolicy;
 
 pub const SOURCE: &str = "impartner";
 
 /// The API's maximum records per `PATCH`.
 pub const PATCH_CHUNK: usize = 50;
 
-/// Fields requested for `Account` (SOURCES.md): asking for exactly these
+/// Fields requested for `Account` (docs/source-contract.md): asking for exactly these
 /// keeps pages small and makes a renamed field show up as `None` instead
 /// of silently reading something else.
 pub const ACCOUNT_FIELDS: &[&str] = &[
@@ -103,7 +103,7 @@ impl ImpartnerConfig {
         api_key: impl Into<String>,
         tenant_id: impl Into<String>,
     ) -> Self {
-        let retry = RetryPolicy::default();
+        let retry = RetryPolicy::SOURCES;
         ImpartnerConfig {
             base_url: base_url.into(),
             api_key: api_key.into(),
@@ -331,7 +331,7 @@ impl ImpartnerClient {
                 max_retries: cfg.max_retries,
                 base_delay: cfg.retry_base_delay,
                 max_delay: cfg.retry_max_delay,
-                ..RetryPolicy::default()
+                ..RetryPolicy::SOURCES
             },
             key_hint: KEY_HINT,
         })?;

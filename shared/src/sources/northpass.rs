@@ -22,12 +22,12 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::error::SourceError;
-use super::retry::RetryPolicy;
 use super::transport::{parse_json, ClientStats, Transport, TransportConfig};
 use super::wire::{
     datetime_from_value, f64_from_value, npcu_from_value, string_from_value, u64_from_value,
     Course, CourseProperties, Group, Membership, Person, ProgressStatus, TranscriptEntry,
 };
+use crate::retry::RetryPolicy;
 
 pub const SOURCE: &str = "northpass";
 
@@ -63,7 +63,7 @@ pub struct NorthpassConfig {
 
 impl NorthpassConfig {
     pub fn new(base_url: impl Into<String>, api_key: impl Into<String>) -> Self {
-        let retry = RetryPolicy::default();
+        let retry = RetryPolicy::SOURCES;
         NorthpassConfig {
             base_url: base_url.into(),
             api_key: api_key.into(),
@@ -191,7 +191,7 @@ impl NorthpassClient {
                 max_retries: cfg.max_retries,
                 base_delay: cfg.retry_base_delay,
                 max_delay: cfg.retry_max_delay,
-                ..RetryPolicy::default()
+                ..RetryPolicy::SOURCES
             },
             key_hint: "NORTHPASS_API_KEY (X-Api-Key)",
         })?;

@@ -14,7 +14,7 @@ use url::Url;
 
 use super::error::{SourceError, SourceName};
 use super::ratelimit::RateLimiter;
-use super::retry::{parse_retry_after, RetryPolicy};
+use crate::retry::{parse_retry_after, RetryPolicy};
 
 /// Counters of one client since it was built (or since `reset_stats`).
 /// Read them in benchmarks and tests: `requests` is what the source saw.

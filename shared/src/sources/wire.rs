@@ -1,6 +1,6 @@
 //! Wire records of both sources, parsed tolerantly.
 //!
-//! Real data is dirty (SOURCES.md): fields come and go, numbers arrive as
+//! Real data is dirty (docs/source-contract.md): fields come and go, numbers arrive as
 //! strings, dates with and without offsets, `null` anywhere. Every field
 //! here is therefore optional and parsed by a lenient helper; unknown
 //! fields are ignored (serde's default). A single record that cannot be

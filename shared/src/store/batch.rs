@@ -19,13 +19,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, ReturnConsumedCapacity,
     WriteRequest,
 };
-use rand::Rng;
+
+use crate::retry::RetryPolicy;
 
 use super::{
     capacity, caps, schema, sdk_err, ItemKey, OpStats, Result, Store, StoreError, StoreItem,
@@ -34,51 +34,6 @@ use super::{
 /// DynamoDB's per-request limits.
 pub const WRITE_BATCH: usize = 25;
 pub const READ_BATCH: usize = 100;
-
-/// Back-off for items DynamoDB returns as unprocessed (throttling).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt before giving up.
-    pub max_retries: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// ~10 retries, 50 ms doubling to 5 s, with full jitter — the AWS
-    /// recommendation for BatchWriteItem throttling.
-    fn default() -> Self {
-        RetryPolicy {
-            max_retries: 10,
-            base_delay: Duration::from_millis(50),
-            max_delay: Duration::from_secs(5),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// No waiting; for unit tests.
-    pub fn immediate(max_retries: u32) -> Self {
-        RetryPolicy {
-            max_retries,
-            base_delay: Duration::ZERO,
-            max_delay: Duration::ZERO,
-        }
-    }
-
-    fn delay(&self, retry: u32) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32.checked_shl(retry.min(20)).unwrap_or(u32::MAX))
-            .min(self.max_delay);
-        if exp.is_zero() {
-            return exp;
-        }
-        // Full jitter: spreads concurrent writers that were throttled together.
-        let ms = u64::try_from(exp.as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(rand::rng().random_range(ms / 2..=ms))
-    }
-}
 
 /// Outcome of a batch write.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -150,7 +105,7 @@ where
                 retry,
                 "BatchWriteItem returned unprocessed items; backing off"
             );
-            tokio::time::sleep(policy.delay(retry)).await;
+            tokio::time::sleep(policy.delay_random(retry, None)).await;
             retry += 1;
             pending = unprocessed;
         }
@@ -368,7 +323,7 @@ impl Store {
                             attempts: retry + 1,
                         });
                     }
-                    tokio::time::sleep(self.retry.delay(retry)).await;
+                    tokio::time::sleep(self.retry.delay_random(retry, None)).await;
                     retry += 1;
                 }
             }
@@ -505,20 +460,6 @@ mod tests {
                 ..
             }
         ));
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy {
-            max_retries: 10,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(1000),
-        };
-        assert!(p.delay(0) <= Duration::from_millis(100));
-        assert!(p.delay(0) >= Duration::from_millis(50));
-        assert!(p.delay(3) >= Duration::from_millis(400));
-        assert!(p.delay(30) <= Duration::from_millis(1000));
-        assert!(p.delay(30) >= Duration::from_millis(500));
     }
 
     #[test]

@@ -92,9 +92,7 @@ pub fn award_pk(id: &str) -> String {
     format!("AWARD#{id}")
 }
 /// E-mails are compared case-insensitively everywhere in the portal.
-pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
+pub use crate::rules::members::normalize_email;
 pub fn email_pk(email: &str) -> String {
     format!("EMAIL#{}", normalize_email(email))
 }

@@ -39,8 +39,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::retry::RetryPolicy;
+
 pub use access::{TokenKind, TokenRecord};
-pub use batch::{RetryPolicy, WriteStats};
+pub use batch::WriteStats;
 pub use entities::{ExpiringCert, PartnerCertRow, PartnerDashboard};
 pub use stats::{OpStats, StatsSnapshot, StoreStats};
 pub use tasks::{Lease, TaskState};
@@ -356,7 +358,7 @@ impl Store {
             client,
             table: table.into(),
             stats: StoreStats::default(),
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::STORE_BATCH,
         }
     }
 

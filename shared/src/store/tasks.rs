@@ -7,10 +7,13 @@ use chrono::{DateTime, Duration, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use crate::runs::RunRecord;
+
 use super::keys::{self, entity};
 use super::{Keys, QuerySpec, Result, SkCondition, Store, StoreError, StoreItem};
 
-/// A task running longer than this is stuck (DESIGN.md) — the lease length
+/// A task running longer than this is stuck (docs/source-contract.md) — the
+/// lease length
 /// to use, so a crashed run's lock is taken over after it.
 pub const DEFAULT_LEASE: Duration = Duration::minutes(30);
 
@@ -47,26 +50,6 @@ pub struct TaskState {
     pub checkpoint: Option<serde_json::Value>,
     pub last_run_id: Option<String>,
     pub updated_at: Option<DateTime<Utc>>,
-}
-
-/// One run of a task, for history and the status report.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[serde(default)]
-pub struct RunRecord {
-    pub task: String,
-    pub run_id: String,
-    /// `full` or `incremental` (free text: the sync module decides).
-    pub mode: String,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// `running`, `succeeded`, `failed`, `checkpointed`, `taken_over`…
-    pub status: String,
-    pub processed: u64,
-    pub created: u64,
-    pub updated: u64,
-    pub deactivated: u64,
-    pub failed: u64,
-    pub error: Option<String>,
 }
 
 fn lease_item(l: &Lease) -> Result<StoreItem> {

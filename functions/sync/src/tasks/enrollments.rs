@@ -18,77 +18,21 @@ use portal_core::model::Enrollment;
 use portal_core::rules::renewal::dedup_records;
 use portal_core::sources::{NorthpassClient, SourceError, TranscriptEntry};
 use portal_core::store::entities::enrollment_item;
-use portal_core::store::{keys, ItemKey, Keys, Store, StoreItem};
+use portal_core::store::{keys, ItemKey, Store};
 use portal_core::tasks::{Budget, Mode, TaskRun};
-use serde::{Deserialize, Serialize};
 
 use super::{Cursor, Fetched, Phase};
 use crate::convert;
 use crate::deps::Deps;
 use crate::error::SyncError;
+use crate::markers::{marker_item, FetchMarker, MARKER_ENTITY};
 use crate::recompute::Touched;
 use crate::snapshot::{EnrollmentCache, Snapshot};
 use crate::write::put_counted;
 
-/// Sort key and type-index name of the fetch marker. Asked for in
-/// `store/keys.rs` (docs/requests/sync.md); defined here meanwhile.
-const MARKER_SK: &str = "TRANSCRIPT";
-pub const MARKER_ENTITY: &str = "TFETCH";
-
 /// Records kept in memory for the recompute (≈ 250 B each: ≤ ~50 MB, the
 /// whole reference data set of 150,000 transcripts).
 const CACHE_CAP: usize = 200_000;
-
-/// Users whose transcripts were ever stored (they have a marker): only
-/// their enrollments need reading when recomputing.
-pub async fn fetched_users(store: &Store) -> Result<HashSet<String>, SyncError> {
-    Ok(store
-        .query_type_as::<FetchMarker>(MARKER_ENTITY)
-        .await?
-        .into_iter()
-        .map(|m| m.user_id)
-        .collect())
-}
-
-/// When a user's transcript was last fetched, and what we knew then.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[serde(default)]
-struct FetchMarker {
-    user_id: String,
-    fetched_at: Option<DateTime<Utc>>,
-    /// The user's `last_active_at` when fetched: a different value now
-    /// means course activity since.
-    last_active_at: Option<DateTime<Utc>>,
-    /// Set by `lms-groups` when the user joined a partner group.
-    stale: bool,
-    /// Courses of the records stored for the user: records that vanish
-    /// from a later transcript are deleted without reading the old ones.
-    courses: Vec<String>,
-}
-
-fn marker_item(m: &FetchMarker) -> Result<StoreItem, SyncError> {
-    Ok(StoreItem::new(
-        Keys::new(keys::user_pk(&m.user_id), MARKER_SK, MARKER_ENTITY).typed(m.user_id.clone()),
-        m,
-    )?)
-}
-
-/// Flags the markers of `user_ids` so the next incremental run fetches
-/// them (users without a marker are fetched anyway).
-pub async fn mark_for_refetch(store: &Store, user_ids: &[String]) -> Result<(), SyncError> {
-    for id in user_ids {
-        if let Some(mut m) = store
-            .get_as::<FetchMarker>(&keys::user_pk(id), MARKER_SK)
-            .await?
-        {
-            if !m.stale {
-                m.stale = true;
-                store.put(marker_item(&m)?).await?;
-            }
-        }
-    }
-    Ok(())
-}
 
 pub async fn fetch(
     deps: &Deps,

@@ -17,7 +17,8 @@ use crate::convert;
 use crate::deps::Deps;
 use crate::error::SyncError;
 use crate::link::relink_partners;
-use crate::tasks::enrollments::mark_for_refetch;
+use crate::markers::mark_for_refetch;
+use crate::snapshot::active_groups;
 use crate::write::put_counted;
 
 pub async fn fetch(
@@ -215,11 +216,4 @@ async fn partners_of_groups(
         .filter(|p| p.lms_group_id.as_ref().is_some_and(|g| groups.contains(g)))
         .map(|p| p.id)
         .collect())
-}
-
-/// The groups a partner can be linked to: those the LMS still lists.
-pub async fn active_groups(store: &portal_core::store::Store) -> Result<Vec<LmsGroup>, SyncError> {
-    let mut groups = store.all_groups().await?;
-    groups.retain(|g| g.active);
-    Ok(groups)
 }

@@ -7,12 +7,10 @@
 mod contacts;
 mod courses;
 mod enrollments;
-pub(crate) mod groups;
+mod groups;
 mod partners;
 mod push;
 mod users;
-
-pub use enrollments::{fetched_users, MARKER_ENTITY as FETCH_MARKER_ENTITY};
 
 use chrono::{DateTime, Utc};
 use portal_core::tasks::{Budget, Step, TaskRun};

@@ -119,7 +119,7 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun, force: bool) -> Result<Fetche
     }
 
     let mut partners = store.all_partners().await?;
-    let groups = crate::tasks::groups::active_groups(store).await?;
+    let groups = crate::snapshot::active_groups(store).await?;
     touched_ids.extend(
         relink_partners(
             store,
