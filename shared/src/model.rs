@@ -11,6 +11,7 @@
 //! older version (missing a newer field) still reads back; dates are
 //! `DateTime<Utc>` and serialise as RFC 3339 strings.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -32,50 +33,108 @@ pub const UNCATEGORIZED: &str = "Uncategorized";
 // Tier
 // ---------------------------------------------------------------------------
 
-/// Partner tier as held in the CRM (`Partner_Tier__cf`).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Tier {
-    Premier,
-    Select,
-    Registered,
-    Certified,
-    Pending,
+/// Partner tier as held in the CRM (`Partner_Tier__cf`): the tenant's own
+/// free text, trimmed (see docs/source-contract.md — tiers are data, not an
+/// enum). Two tiers are the same when their text is equal ignoring ASCII
+/// case, so `premier` from the CRM and `Premier` in `PORTAL_TIERS` are one
+/// tier; the text shown is the one the value was made from. What a tier
+/// requires, and whether it is tracked, is configuration
+/// ([`TierRequirements`], `PORTAL_UNTRACKED_TIERS`), never code.
+#[derive(Clone, Debug)]
+pub struct Tier(Cow<'static, str>);
+
+// The tiers docs/source-contract.md lists, named for code and tests (they
+// keep the paths of the former enum's variants). Any other text is a tier
+// as good as these.
+#[allow(non_upper_case_globals)]
+impl Tier {
+    pub const Premier: Tier = Tier(Cow::Borrowed("Premier"));
+    pub const PremierPlus: Tier = Tier(Cow::Borrowed("Premier Plus"));
+    pub const Select: Tier = Tier(Cow::Borrowed("Select"));
+    pub const Registered: Tier = Tier(Cow::Borrowed("Registered"));
+    pub const Certified: Tier = Tier(Cow::Borrowed("Certified"));
+    pub const Aggregator: Tier = Tier(Cow::Borrowed("Aggregator"));
+    pub const Pending: Tier = Tier(Cow::Borrowed("Pending"));
 }
 
 impl Tier {
-    /// Every tier, highest first (the order reports sort by).
-    pub const ALL: [Tier; 5] = [
+    /// The tiers the CRM is known to use (docs/source-contract.md), highest
+    /// first; the defaults of the configuration cover them.
+    pub const KNOWN: [Tier; 7] = [
         Tier::Premier,
+        Tier::PremierPlus,
         Tier::Select,
         Tier::Registered,
         Tier::Certified,
+        Tier::Aggregator,
         Tier::Pending,
     ];
 
-    /// Parse the CRM value, case-insensitively and ignoring surrounding
-    /// whitespace. Blank or unknown values give `None`: the CRM has partners
-    /// with no tier and we must not guess one (a blank tier requires 0 NPCU).
+    /// The CRM value, surrounding whitespace removed. Blank gives `None`:
+    /// the CRM has partners with no tier and we must not guess one. Any
+    /// other text is a tier, known to the configuration or not.
     pub fn parse(s: &str) -> Option<Tier> {
         let s = s.trim();
-        Tier::ALL
-            .into_iter()
-            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+        (!s.is_empty()).then(|| Tier(Cow::Owned(s.to_string())))
     }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Premier => "Premier",
-            Tier::Select => "Select",
-            Tier::Registered => "Registered",
-            Tier::Certified => "Certified",
-            Tier::Pending => "Pending",
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn key(&self) -> impl Iterator<Item = u8> + '_ {
+        self.0.bytes().map(|b| b.to_ascii_lowercase())
+    }
+}
+
+impl PartialEq for Tier {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(&other.0)
+    }
+}
+
+impl Eq for Tier {}
+
+impl std::hash::Hash for Tier {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for b in self.key() {
+            state.write_u8(b);
         }
+        state.write_u8(0xff);
+    }
+}
+
+impl PartialOrd for Tier {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Tier {
+    /// Alphabetical ignoring ASCII case (consistent with `Eq`).
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(other.key())
     }
 }
 
 impl fmt::Display for Tier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Tier {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Tier {
+    /// Any non-blank text (items written when tiers were an enum hold the
+    /// same names, so they read back unchanged).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Tier::parse(&s).ok_or_else(|| serde::de::Error::custom("blank tier"))
     }
 }
 
@@ -90,6 +149,8 @@ pub struct ParseEnumError {
 
 impl FromStr for Tier {
     type Err = ParseEnumError;
+    /// Any non-blank text; blank is an error (a filter or setting naming
+    /// "no tier" is a mistake, not a tier).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Tier::parse(s).ok_or_else(|| ParseEnumError {
             kind: "tier",
@@ -109,7 +170,7 @@ pub struct Partner {
     /// CRM Account `Id`; the partner's key everywhere in the portal.
     pub id: String,
     pub name: String,
-    /// `None` when the CRM tier is blank or unknown.
+    /// The CRM's text; `None` when blank.
     pub tier: Option<Tier>,
     /// `Account_Status__cf == "Active"`.
     pub account_status_active: bool,
@@ -486,32 +547,45 @@ impl FromStr for CertStatus {
 // Configurable tables
 // ---------------------------------------------------------------------------
 
-/// NPCU each tier must hold. Tiers absent from the table require 0.
+/// NPCU each tier must hold (`PORTAL_TIERS`). A tier absent from the table
+/// has **no configured requirement**: its partners are reported as "tier
+/// not configured", never as meeting it. A blank tier (the CRM gives none)
+/// requires 0.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct TierRequirements {
     pub by_tier: BTreeMap<Tier, u32>,
 }
 
 impl Default for TierRequirements {
-    /// The program's table: Premier 20, Select 10, Registered 5, Certified 0.
+    /// The program's table over every tier docs/source-contract.md lists
+    /// (but `Pending`, which is not tracked): Premier 20, Premier Plus 20,
+    /// Select 10, Registered 5, Certified 0, Aggregator 0.
     fn default() -> Self {
         TierRequirements {
             by_tier: BTreeMap::from([
                 (Tier::Premier, 20),
+                (Tier::PremierPlus, 20),
                 (Tier::Select, 10),
                 (Tier::Registered, 5),
                 (Tier::Certified, 0),
+                (Tier::Aggregator, 0),
             ]),
         }
     }
 }
 
 impl TierRequirements {
-    /// NPCU required for `tier`; a blank tier (`None`) or an unlisted tier
-    /// requires 0, so it never shows as a gap.
-    pub fn required(&self, tier: Option<Tier>) -> u32 {
-        tier.and_then(|t| self.by_tier.get(&t).copied())
-            .unwrap_or(0)
+    /// The default table as `PORTAL_TIERS` spells it.
+    pub const DEFAULT_SETTING: &'static str =
+        "Premier=20,Premier Plus=20,Select=10,Registered=5,Certified=0,Aggregator=0";
+
+    /// NPCU required for `tier`: `Some(0)` for a blank tier (`None`),
+    /// `None` for a tier the table does not list (not configured).
+    pub fn required(&self, tier: Option<&Tier>) -> Option<u32> {
+        match tier {
+            None => Some(0),
+            Some(t) => self.by_tier.get(t).copied(),
+        }
     }
 }
 
@@ -614,15 +688,52 @@ pub struct CategoryTotals {
     pub certifications: u32,
 }
 
+/// Where a partner stands against its tier. Serialised as the words the
+/// reports show.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Standing {
+    /// The requirement is configured and the partner holds it (a blank
+    /// tier requires 0, so it is met).
+    #[default]
+    #[serde(rename = "met")]
+    Met,
+    /// The requirement is configured and the partner is short of it.
+    #[serde(rename = "below")]
+    Below,
+    /// The partner's tier has no requirement in `PORTAL_TIERS`: nothing can
+    /// be said, so it is neither met nor a gap.
+    #[serde(rename = "tier not configured")]
+    TierNotConfigured,
+}
+
+impl Standing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::Met => "met",
+            Standing::Below => "below",
+            Standing::TierNotConfigured => "tier not configured",
+        }
+    }
+}
+
+impl fmt::Display for Standing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Numbers of a partner at an instant, derived from a [`PartnerSummary`].
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub struct SummaryView {
     /// Σ NPCU of counted certs (personal + organisation).
     pub npcu: u32,
     pub required_npcu: u32,
-    /// Shortfall against the tier requirement, 0 when met.
+    /// Shortfall against the tier requirement, 0 when met (and when the
+    /// tier has no configured requirement: see `standing`).
     pub gap: u32,
+    /// Only when the tier has a configured requirement and it is met.
     pub meets_requirement: bool,
+    pub standing: Standing,
     /// Distinct users with at least one counted certification.
     pub certified_users: u32,
     /// Counted certifications (personal + organisation).
@@ -731,7 +842,53 @@ mod tests {
         assert_eq!(Tier::parse("registered"), Some(Tier::Registered));
         assert_eq!(Tier::parse(""), None);
         assert!("".parse::<Tier>().is_err());
+        assert!("  ".parse::<Tier>().is_err());
         assert_eq!("Pending".parse::<Tier>(), Ok(Tier::Pending));
+        // Any other text is a tier, kept as the CRM spells it (trimmed).
+        let gold = Tier::parse("  Gold Elite ").unwrap();
+        assert_eq!(gold.as_str(), "Gold Elite");
+        assert_eq!(gold, Tier::parse("GOLD ELITE").unwrap());
+        assert_eq!(Tier::parse("premier plus"), Some(Tier::PremierPlus));
+        assert_ne!(Tier::Premier, Tier::PremierPlus);
+    }
+
+    #[test]
+    fn tier_equality_hash_and_order_ignore_case() {
+        use std::collections::{BTreeSet, HashSet};
+        let a = Tier::parse("select").unwrap();
+        let h: HashSet<Tier> = [a.clone(), Tier::Select].into_iter().collect();
+        assert_eq!(h.len(), 1);
+        let b: BTreeSet<Tier> = [a, Tier::Select, Tier::parse("aggregator").unwrap()]
+            .into_iter()
+            .collect();
+        assert_eq!(b.len(), 2);
+        assert_eq!(
+            b.iter()
+                .map(|t| t.as_str().to_lowercase())
+                .collect::<Vec<_>>(),
+            ["aggregator", "select"]
+        );
+    }
+
+    #[test]
+    fn tier_serialises_as_its_text_and_rejects_blank() {
+        let t = Tier::parse("Premier Plus").unwrap();
+        assert_eq!(serde_json::to_value(&t).unwrap(), json!("Premier Plus"));
+        let back: Tier = serde_json::from_value(json!(" Aggregator ")).unwrap();
+        assert_eq!(back.as_str(), "Aggregator");
+        assert!(serde_json::from_value::<Tier>(json!("  ")).is_err());
+        // An item written when tiers were an enum reads back.
+        let p: Partner = serde_json::from_value(json!({"id": "1", "tier": "Select"})).unwrap();
+        assert_eq!(p.tier, Some(Tier::Select));
+    }
+
+    #[test]
+    fn standing_serialises_as_report_words() {
+        assert_eq!(
+            serde_json::to_value(Standing::TierNotConfigured).unwrap(),
+            json!("tier not configured")
+        );
+        assert_eq!(Standing::Below.to_string(), "below");
     }
 
     #[test]

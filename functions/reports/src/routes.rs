@@ -196,7 +196,7 @@ fn visible<'a>(
             grant.can_see_partner(&s.partner_id, s.owner_email.as_deref())
                 && q.matches_partner(
                     s.region.as_deref(),
-                    s.tier,
+                    s.tier.as_ref(),
                     s.owner_email.as_deref(),
                     s.owner_name.as_deref(),
                 )

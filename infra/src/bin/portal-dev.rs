@@ -408,7 +408,8 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
             "    {} ({}): {url}\n",
             p.name,
             p.tier
-                .map(|t| format!("{t:?}"))
+                .as_ref()
+                .map(|t| t.to_string())
                 .unwrap_or_else(|| "no tier".into())
         ));
     }

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::model::{
-    CertRow, CertStatus, OrgCertification, Partner, PartnerSummary, SummaryView, TierRequirements,
-    UNCATEGORIZED,
+    CertRow, CertStatus, OrgCertification, Partner, PartnerSummary, Standing, SummaryView, Tier,
+    TierRequirements, UNCATEGORIZED,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -23,11 +23,17 @@ pub struct DashboardView {
     pub owner_name: Option<String>,
     pub owner_email: Option<String>,
     pub npcu: u32,
-    pub required_npcu: u32,
-    pub gap: u32,
+    /// `None` when the partner's tier has no configured requirement.
+    pub required_npcu: Option<u32>,
+    /// `None` when the partner's tier has no configured requirement.
+    pub gap: Option<u32>,
+    /// True only when a configured requirement is met.
     pub meets_requirement: bool,
+    /// "met", "below" or "tier not configured" (the page then says so
+    /// instead of showing a requirement).
+    pub standing: Standing,
     /// NPCU as a share of the requirement, 0–100 (100 when nothing is
-    /// required), for the progress bar.
+    /// required, 0 when no requirement is configured), for the progress bar.
     pub progress_percent: u32,
     pub certified_users: u32,
     pub certifications: u32,
@@ -109,7 +115,7 @@ pub fn build(
             fallback = PartnerSummary {
                 partner_id: p.id.clone(),
                 name: p.name.clone(),
-                tier: p.tier,
+                tier: p.tier.clone(),
                 computed_at: now,
                 ..Default::default()
             };
@@ -187,7 +193,10 @@ pub fn build(
         .collect();
     orgs.sort_by_key(|o| o.name.to_lowercase());
 
-    let progress_percent = if view.required_npcu == 0 {
+    let configured = view.standing != Standing::TierNotConfigured;
+    let progress_percent = if !configured {
+        0
+    } else if view.required_npcu == 0 {
         100
     } else {
         (u64::from(view.npcu) * 100 / u64::from(view.required_npcu)).min(100) as u32
@@ -196,16 +205,17 @@ pub fn build(
         partner_id: summary.partner_id.clone(),
         name: profile.map_or_else(|| summary.name.clone(), |p| p.name.clone()),
         tier: profile
-            .map_or(summary.tier, |p| p.tier)
-            .map(|t| t.as_str().to_string()),
+            .map_or(summary.tier.as_ref(), |p| p.tier.as_ref())
+            .map(Tier::to_string),
         region: pick(profile.map(|p| &p.region), &summary.region),
         country: pick(profile.map(|p| &p.country), &summary.country),
         owner_name: pick(profile.map(|p| &p.owner_name), &summary.owner_name),
         owner_email: pick(profile.map(|p| &p.owner_email), &summary.owner_email),
         npcu: view.npcu,
-        required_npcu: view.required_npcu,
-        gap: view.gap,
+        required_npcu: configured.then_some(view.required_npcu),
+        gap: configured.then_some(view.gap),
         meets_requirement: view.meets_requirement,
+        standing: view.standing,
         progress_percent,
         certified_users: view.certified_users,
         certifications: view.certifications,
@@ -289,7 +299,8 @@ mod tests {
             &TierRequirements::default(),
         )
         .unwrap();
-        assert_eq!((d.npcu, d.required_npcu, d.gap), (3, 5, 2));
+        assert_eq!((d.npcu, d.required_npcu, d.gap), (3, Some(5), Some(2)));
+        assert_eq!(d.standing, Standing::Below);
         assert!(!d.meets_requirement);
         assert_eq!(d.progress_percent, 60);
         let cats: Vec<(&str, u32, u32, usize)> = d
@@ -331,8 +342,50 @@ mod tests {
             &TierRequirements::default(),
         )
         .unwrap();
-        assert_eq!((d.npcu, d.required_npcu, d.progress_percent), (0, 0, 100));
+        assert_eq!(
+            (d.npcu, d.required_npcu, d.progress_percent),
+            (0, Some(0), 100)
+        );
         assert!(d.meets_requirement);
         assert_eq!(d.computed_at, None);
+    }
+
+    #[test]
+    fn unconfigured_tier_is_not_met_and_shows_no_requirement() {
+        let p = Partner {
+            id: "P".into(),
+            name: "Agg".into(),
+            tier: Tier::parse("Distributor"),
+            ..Default::default()
+        };
+        let summary = PartnerSummary {
+            partner_id: "P".into(),
+            tier: p.tier.clone(),
+            tracked: true,
+            certs: vec![SummaryCert {
+                user_id: "u".into(),
+                course_id: "c".into(),
+                npcu: 2,
+                expires_at: Some(now() + Duration::days(300)),
+                ..Default::default()
+            }],
+            computed_at: now(),
+            ..Default::default()
+        };
+        let d = build(
+            Some(&p),
+            Some(&summary),
+            &[],
+            &[],
+            now(),
+            90,
+            &TierRequirements::default(),
+        )
+        .unwrap();
+        assert_eq!(d.tier.as_deref(), Some("Distributor"));
+        assert_eq!(d.standing, Standing::TierNotConfigured);
+        assert!(!d.meets_requirement);
+        assert_eq!((d.npcu, d.required_npcu, d.gap), (2, None, None));
+        assert_eq!(d.progress_percent, 0);
     }
 }

@@ -147,7 +147,7 @@ pub fn build_partner_summary(data: &PartnerData<'_>, now: DateTime<Utc>) -> Part
     PartnerSummary {
         partner_id: p.id.clone(),
         name: p.name.clone(),
-        tier: p.tier,
+        tier: p.tier.clone(),
         region: p.region.clone(),
         country: p.country.clone(),
         owner_name: p.owner_name.clone(),
@@ -233,9 +233,10 @@ pub fn view(
         }
     }
     v.certified_users = u32::try_from(users.len()).unwrap_or(u32::MAX);
-    let s = standing(tiers, summary.tier, v.npcu);
-    v.required_npcu = s.required;
+    let s = standing(tiers, summary.tier.as_ref(), v.npcu);
+    v.required_npcu = s.required.unwrap_or(0);
     v.gap = s.gap;
-    v.meets_requirement = s.meets;
+    v.meets_requirement = s.meets();
+    v.standing = s.standing;
     v
 }

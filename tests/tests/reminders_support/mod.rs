@@ -173,7 +173,7 @@ impl Env {
         let s = PartnerSummary {
             partner_id: p.id.clone(),
             name: p.name.clone(),
-            tier: p.tier,
+            tier: p.tier.clone(),
             owner_email: p.owner_email.clone(),
             tracked: true,
             certs: (0..npcu_certs)
