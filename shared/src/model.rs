@@ -623,8 +623,9 @@ impl CategoryMap {
 // Per-partner summary (read by all-partner reports)
 // ---------------------------------------------------------------------------
 
-/// One counted certification in a [`PartnerSummary`]. Stores dates, not a
-/// status, so the summary stays right as time passes without a re-sync.
+/// One counted certification: the fact a [`PartnerSummary`] is counted
+/// from (see [`crate::rules::summary::count_certs`]). The summary keeps
+/// counts, not these, so its size does not grow with the partner.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(default)]
 pub struct SummaryCert {
@@ -671,12 +672,59 @@ pub struct PartnerSummary {
     /// Distinct member users (group members ∪ users reached by contact
     /// e-mail), each once.
     pub user_count: u32,
-    /// Every completed NPCU>0 certification of a member, one per user ×
-    /// course (after renewal), not yet expired at `computed_at`.
-    pub certs: Vec<SummaryCert>,
+    /// The counted certifications — completed, NPCU > 0, one per user ×
+    /// course after renewal, not yet expired at `computed_at` — as counts
+    /// per category (`Uncategorized` when none) and expiry bucket (see
+    /// [`crate::rules::summary::expiry_bucket`]: a day, a month when far
+    /// off, or `never`). Dates, not statuses, so the numbers stay right as
+    /// time passes without a re-sync; counts, not a list, so the item stays
+    /// far below DynamoDB's 400 KB whatever the partner's size. Anything per
+    /// certification lives in the partner's CERT rows.
+    pub counts: BTreeMap<String, BTreeMap<String, BucketCount>>,
+    /// Users by the bucket of their last counted certification's expiry
+    /// (a user is certified until then).
+    pub users_by_expiry: BTreeMap<String, u32>,
+    /// The partner's dashboard rows (records of certification courses, any
+    /// status) by progress (`enrolled`, `in_progress`, `completed`): how
+    /// many lines the paged dashboard has.
+    pub rows_by_progress: BTreeMap<String, u32>,
     /// Company-wide certifications not yet ended at `computed_at`.
     pub org_certs: Vec<SummaryOrgCert>,
     pub computed_at: DateTime<Utc>,
+    /// Items written before the summary held counts carried one entry per
+    /// certification here; they are still read (and counted at
+    /// [`PartnerSummary::view`]) until the next recompute replaces them.
+    #[serde(rename = "certs", skip_serializing)]
+    pub legacy_certs: Vec<SummaryCert>,
+}
+
+/// Counted certifications of one category in one expiry bucket. Stored as
+/// `[certifications, npcu, users]` — no attribute names per entry, as
+/// DynamoDB counts every name's bytes.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(from = "(u32, u32, u32)", into = "(u32, u32, u32)")]
+pub struct BucketCount {
+    pub certifications: u32,
+    pub npcu: u32,
+    /// Users whose last counted certification of this category expires in
+    /// this bucket.
+    pub users: u32,
+}
+
+impl From<(u32, u32, u32)> for BucketCount {
+    fn from((certifications, npcu, users): (u32, u32, u32)) -> Self {
+        BucketCount {
+            certifications,
+            npcu,
+            users,
+        }
+    }
+}
+
+impl From<BucketCount> for (u32, u32, u32) {
+    fn from(b: BucketCount) -> Self {
+        (b.certifications, b.npcu, b.users)
+    }
 }
 
 /// Per-category totals of a [`SummaryView`].
@@ -919,19 +967,37 @@ mod tests {
 
     #[test]
     fn summary_round_trips_through_json() {
-        let s = PartnerSummary {
+        let mut s = PartnerSummary {
             partner_id: "P".into(),
             tier: Some(Tier::Select),
-            certs: vec![SummaryCert {
+            ..Default::default()
+        };
+        crate::rules::summary::count_certs(
+            &mut s,
+            &[SummaryCert {
                 user_id: "u".into(),
                 course_id: "c".into(),
                 npcu: 2,
                 ..Default::default()
             }],
-            ..Default::default()
-        };
-        let back: PartnerSummary =
-            serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        );
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["counts"]["Uncategorized"]["never"], json!([1, 2, 1]));
+        assert!(v.get("certs").is_none(), "{v}");
+        let back: PartnerSummary = serde_json::from_value(v).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn legacy_summary_with_a_cert_list_still_reads() {
+        let s: PartnerSummary = serde_json::from_value(json!({
+            "partner_id": "P",
+            "certs": [{"user_id": "u", "course_id": "c", "npcu": 2}],
+            "computed_at": "2026-11-23T00:00:00Z"
+        }))
+        .unwrap();
+        assert_eq!(s.legacy_certs.len(), 1);
+        let v = s.view(s.computed_at, 90, &TierRequirements::default());
+        assert_eq!((v.npcu, v.certified_users), (2, 1));
     }
 }

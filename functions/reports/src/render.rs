@@ -86,6 +86,8 @@ const DASHBOARD: &str = r#"<!doctype html>
  <td data-label="NPCU">{{ r.npcu }}</td><td data-label="Status" class="status">{{ r.status|replace("_", " ") }}</td></tr>
 {% endfor %}</tbody></table></section>
 {% endif %}{% endfor %}
+{% if d.rows_shown < d.rows_total %}<nav class="card" aria-label="Certification lines" id="lines-nav"><p>Showing {{ d.rows_shown }} of {{ d.rows_total }} certification lines.
+ {% if d.next_cursor %}<a href="?cursor={{ d.next_cursor }}" id="next-lines">Next lines</a> · {% endif %}<a href="?" id="first-lines">First lines</a></p></nav>{% endif %}
 {% else %}
 <section class="card"><p>No certifications recorded yet.</p></section>
 {% endif %}
@@ -230,6 +232,9 @@ mod tests {
             certifications: 2,
             expiring: 0,
             categories: vec![],
+            rows_total: 0,
+            rows_shown: 0,
+            next_cursor: None,
             org_certifications: vec![],
             computed_at: Some(Utc::now()),
             generated_at: Utc::now(),
@@ -262,6 +267,29 @@ mod tests {
         );
         assert!(!html.contains(r#"id="required""#), "{html}");
         assert!(html.contains("tier Distributor &lt;b&gt;"), "{html}");
+        // A page of a large partner's lines links to the next.
+        let paged = DashboardView {
+            categories: vec![portal_core::reports::dashboard::CategoryBlock {
+                category: "K2".into(),
+                users: 1,
+                npcu: 2,
+                certifications: 1,
+                rows: vec![],
+            }],
+            rows_total: 30_000,
+            rows_shown: 500,
+            next_cursor: Some("eyJQSyI6IlAiLCJTSyI6IkMifQ".into()),
+            ..other
+        };
+        let html = dashboard(&paged).unwrap();
+        assert!(
+            html.contains("Showing 500 of 30000 certification lines"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="?cursor=eyJQSyI6IlAiLCJTSyI6IkMifQ" id="next-lines""#),
+            "{html}"
+        );
         let n = notice("<b>", "<i>");
         assert!(n.contains("&lt;b&gt;") && !n.contains("<i>"));
     }

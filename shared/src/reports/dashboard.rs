@@ -40,6 +40,13 @@ pub struct DashboardView {
     pub expiring: u32,
     /// Product categories, alphabetical with "Uncategorized" last.
     pub categories: Vec<CategoryBlock>,
+    /// The partner's certification lines in all (from its summary) and on
+    /// this page: the lines are read a page at a time, so a partner of any
+    /// size renders.
+    pub rows_total: u32,
+    pub rows_shown: u32,
+    /// `?cursor=` of the next page of lines; `None` on the last page.
+    pub next_cursor: Option<String>,
     pub org_certifications: Vec<OrgCertLine>,
     /// When the summary was computed by the sync (`None`: never).
     pub computed_at: Option<DateTime<Utc>>,
@@ -53,7 +60,7 @@ pub struct CategoryBlock {
     pub users: u32,
     pub npcu: u32,
     pub certifications: u32,
-    /// Every record of the category (any status).
+    /// The records of the category (any status) on this page of lines.
     pub rows: Vec<CertLine>,
 }
 
@@ -95,7 +102,9 @@ fn category_key(c: &str) -> (bool, String) {
 }
 
 /// The dashboard of one partner, or `None` when neither its profile nor
-/// its summary exists (unknown partner).
+/// its summary exists (unknown partner). `certs` may be one page of the
+/// partner's rows (the numbers come from the summary either way); the
+/// caller sets `next_cursor`.
 pub fn build(
     profile: Option<&Partner>,
     summary: Option<&PartnerSummary>,
@@ -221,8 +230,15 @@ pub fn build(
         certifications: view.certifications,
         expiring: view.expiring,
         categories: blocks.into_values().collect(),
+        rows_total: crate::rules::summary::row_count(summary)
+            .max(u32::try_from(certs.len()).unwrap_or(u32::MAX)),
+        rows_shown: u32::try_from(certs.len()).unwrap_or(u32::MAX),
+        next_cursor: None,
         org_certifications: orgs,
-        computed_at: summary_computed(summary, profile.is_some() && summary.certs.is_empty()),
+        computed_at: summary_computed(
+            summary,
+            profile.is_some() && summary.counts.is_empty() && summary.legacy_certs.is_empty(),
+        ),
         generated_at: now,
     })
 }
@@ -269,26 +285,28 @@ mod tests {
             row("u2", "K2 Pro", Some("K2"), 2, 30),
             row("u1", "RPA", None, 2, -5),
         ];
-        let summary = PartnerSummary {
+        let mut summary = PartnerSummary {
             partner_id: "P".into(),
             name: "Acme".into(),
             tier: Some(Tier::Registered),
             tracked: true,
-            certs: rows
-                .iter()
-                .filter(|r| r.expires_at.unwrap() > now())
-                .map(|r| SummaryCert {
-                    user_id: r.user_id.clone(),
-                    course_id: r.course_id.clone(),
-                    category: r.category.clone(),
-                    npcu: r.npcu,
-                    completed_at: r.completed_at,
-                    expires_at: r.expires_at,
-                })
-                .collect(),
             computed_at: now(),
+            rows_by_progress: [("completed".to_string(), 3)].into(),
             ..Default::default()
         };
+        let facts: Vec<SummaryCert> = rows
+            .iter()
+            .filter(|r| r.expires_at.unwrap() > now())
+            .map(|r| SummaryCert {
+                user_id: r.user_id.clone(),
+                course_id: r.course_id.clone(),
+                category: r.category.clone(),
+                npcu: r.npcu,
+                completed_at: r.completed_at,
+                expires_at: r.expires_at,
+            })
+            .collect();
+        crate::rules::summary::count_certs(&mut summary, &facts);
         let d = build(
             None,
             Some(&summary),
@@ -312,6 +330,21 @@ mod tests {
         assert!(d.categories[0].rows[1].expiring);
         assert_eq!(d.categories[1].rows[0].status, CertStatus::Expired);
         assert_eq!(d.expiring, 1);
+        assert_eq!((d.rows_total, d.rows_shown, d.next_cursor), (3, 3, None));
+
+        // One page of the lines: the numbers stay the summary's.
+        let d = build(
+            None,
+            Some(&summary),
+            &rows[..1],
+            &[],
+            now(),
+            90,
+            &TierRequirements::default(),
+        )
+        .unwrap();
+        assert_eq!((d.npcu, d.certified_users), (3, 2));
+        assert_eq!((d.rows_total, d.rows_shown), (3, 1));
     }
 
     #[test]
@@ -358,20 +391,23 @@ mod tests {
             tier: Tier::parse("Distributor"),
             ..Default::default()
         };
-        let summary = PartnerSummary {
+        let mut summary = PartnerSummary {
             partner_id: "P".into(),
             tier: p.tier.clone(),
             tracked: true,
-            certs: vec![SummaryCert {
+            computed_at: now(),
+            ..Default::default()
+        };
+        crate::rules::summary::count_certs(
+            &mut summary,
+            &[SummaryCert {
                 user_id: "u".into(),
                 course_id: "c".into(),
                 npcu: 2,
                 expires_at: Some(now() + Duration::days(300)),
                 ..Default::default()
             }],
-            computed_at: now(),
-            ..Default::default()
-        };
+        );
         let d = build(
             Some(&p),
             Some(&summary),

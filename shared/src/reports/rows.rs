@@ -705,26 +705,38 @@ mod tests {
     }
 
     fn summary(id: &str, name: &str, tier: Tier, npcu: &[u8]) -> PartnerSummary {
-        PartnerSummary {
+        summary_expiring(id, name, tier, npcu, now() + chrono::Duration::days(365))
+    }
+
+    fn summary_expiring(
+        id: &str,
+        name: &str,
+        tier: Tier,
+        npcu: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> PartnerSummary {
+        let mut s = PartnerSummary {
             partner_id: id.into(),
             name: name.into(),
             tier: Some(tier),
             tracked: true,
             lms_group_id: Some(format!("g{id}")),
-            certs: npcu
-                .iter()
-                .enumerate()
-                .map(|(i, n)| SummaryCert {
-                    user_id: format!("u{id}{i}"),
-                    course_id: format!("c{i}"),
-                    npcu: *n,
-                    expires_at: Some(now() + chrono::Duration::days(365)),
-                    ..Default::default()
-                })
-                .collect(),
             computed_at: now(),
             ..Default::default()
-        }
+        };
+        let certs: Vec<SummaryCert> = npcu
+            .iter()
+            .enumerate()
+            .map(|(i, n)| SummaryCert {
+                user_id: format!("u{id}{i}"),
+                course_id: format!("c{i}"),
+                npcu: *n,
+                expires_at: Some(expires_at),
+                ..Default::default()
+            })
+            .collect();
+        crate::rules::summary::count_certs(&mut s, &certs);
+        s
     }
 
     #[test]
@@ -862,8 +874,7 @@ mod tests {
 
     #[test]
     fn untracked_partners_are_left_out_and_expired_certs_do_not_count() {
-        let mut a = summary("1", "A", Tier::Select, &[2]);
-        a.certs[0].expires_at = Some(now());
+        let a = summary_expiring("1", "A", Tier::Select, &[2], now());
         let mut b = summary("2", "B", Tier::Select, &[2]);
         b.tracked = false;
         let s = [a, b];
