@@ -86,7 +86,7 @@ const DASHBOARD: &str = r#"<!doctype html>
  <td data-label="NPCU">{{ r.npcu }}</td><td data-label="Status" class="status">{{ r.status|replace("_", " ") }}</td></tr>
 {% endfor %}</tbody></table></section>
 {% endif %}{% endfor %}
-{% if d.rows_shown < d.rows_total %}<nav class="card" aria-label="Certification lines" id="lines-nav"><p>Showing {{ d.rows_shown }} of {{ d.rows_total }} certification lines.
+{% if d.rows_shown < d.rows_total or d.next_cursor %}<nav class="card" aria-label="Certification lines" id="lines-nav"><p>Showing {{ d.rows_shown }} of {{ d.rows_total }} certification lines.
  {% if d.next_cursor %}<a href="?cursor={{ d.next_cursor }}" id="next-lines">Next lines</a> · {% endif %}<a href="?" id="first-lines">First lines</a></p></nav>{% endif %}
 {% else %}
 <section class="card"><p>No certifications recorded yet.</p></section>
