@@ -11,6 +11,7 @@ pub mod baseline;
 pub mod compute;
 pub mod cost;
 pub mod enroll;
+pub mod items;
 pub mod reads;
 pub mod results;
 pub mod sync;

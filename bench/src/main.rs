@@ -271,6 +271,10 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
             None
         }
     };
+    match portal_bench::items::largest(&store).await {
+        Ok(sizes) => sections.push(portal_bench::items::section(&sizes, data_label)),
+        Err(e) => tracing::warn!("largest items not measured: {e:#}"),
+    }
     // The table as the handlers read it, for the compute-time benches.
     let bench_data = portal_bench::compute::BenchData {
         label: data_label.to_string(),

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use chrono::{Months, TimeDelta};
 use common::*;
-use portal_infra::datagen::{dates, generate, DatasetSize, GenOptions};
+use portal_infra::datagen::{
+    dates, generate, DatasetSize, GenOptions, CRM_TIERS, UNCONFIGURED_TIER,
+};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("portal-sim-test-{}-{name}", std::process::id()));
@@ -131,6 +133,19 @@ fn small_has_the_promised_dirt() {
         .iter()
         .any(|s| s.contains('+') || s[19..].contains('-')));
     assert!(spellings.iter().any(|s| s.len() == 19));
+    // Every tier the CRM uses and one the default configuration does not
+    // list, each on an active account; blank tiers too.
+    for tier in CRM_TIERS.into_iter().chain([UNCONFIGURED_TIER]) {
+        assert!(
+            ds.accounts
+                .iter()
+                .any(|a| a["Partner_Tier__cf"] == tier && a["Account_Status__cf"] == "Active"),
+            "no active account in tier {tier}"
+        );
+    }
+    assert!(!portal_core::model::TierRequirements::default()
+        .by_tier
+        .contains_key(&portal_core::model::Tier::parse(UNCONFIGURED_TIER).unwrap()));
     // Pending / blank tiers, inactive accounts, shared mailboxes.
     assert!(ds
         .accounts

@@ -38,13 +38,13 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ("PORTAL_TABLE", "(required)", "DynamoDB table name"),
     ("PORTAL_NOW", "", "Pin the clock (RFC 3339 or YYYY-MM-DD) for tests and demos; unset = system time"),
     ("PORTAL_WARNING_DAYS", "90", "A certification is 'expiring' when it expires within this many days (inclusive)"),
-    ("PORTAL_TIERS", "Premier=20,Select=10,Registered=5,Certified=0", "NPCU required per tier, merged over the defaults; unlisted/blank tier requires 0"),
+    ("PORTAL_TIERS", TierRequirements::DEFAULT_SETTING, "NPCU required per tier: 'Name=NPCU,...', any CRM tier text (case-insensitive), merged over the defaults; a blank tier requires 0, a tier listed nowhere is reported as 'tier not configured'"),
     ("PORTAL_CATEGORY_MAP", "", "Course → product category when the course has no category property: 'prefix:<name prefix>=<category>;course:<course id>=<category>'"),
     ("PORTAL_DEFAULT_VALIDITY_MONTHS", "24", "Validity of a completion when the LMS gives no expiry"),
     ("PORTAL_REMINDER_THRESHOLDS", "90,60,30", "Days before expiry at which reminder e-mails are sent"),
     ("PORTAL_REMINDER_EXPIRED_NOTICE", "false", "Also mail on the day a certification expired (true/false)"),
     ("PORTAL_REMINDER_CATCH_UP_DAYS", "1", "On the very first reminder run, only thresholds reached within this many days are mailed"),
-    ("PORTAL_UNTRACKED_TIERS", "Pending", "CRM tiers whose partners are not tracked"),
+    ("PORTAL_UNTRACKED_TIERS", "Pending", "CRM tiers whose partners are not tracked (any tier text, case-insensitive)"),
     ("PORTAL_INTERNAL_DOMAINS", "", "Comma-separated e-mail domains of the vendor's own staff; such contacts are skipped"),
     ("PORTAL_SHARED_MAILBOXES", "demo,sales,support,test,accounts", "Local parts that mark a shared mailbox; such contacts are skipped"),
     ("PORTAL_LEGAL_FORMS", crate::rules::matching::DEFAULT_LEGAL_FORMS, "Comma-separated legal forms ignored at the end of partner and LMS group names when matching them (dots and case do not matter)"),
@@ -428,7 +428,9 @@ fn parse_url(var: &'static str, v: &str) -> Result<String, ConfigError> {
     Ok(v.trim_end_matches('/').to_string())
 }
 
-/// Parse `PORTAL_TIERS` ("Premier=20,Select=10") over the default table.
+/// Parse `PORTAL_TIERS` ("Premier=20,Premier Plus=20") over the default
+/// table. A tier is any text the CRM uses (tiers are data), compared
+/// case-insensitively; only a blank name or a bad number is an error.
 pub fn parse_tiers(var: &'static str, v: &str) -> Result<TierRequirements, ConfigError> {
     let mut t = TierRequirements::default();
     for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -436,7 +438,7 @@ pub fn parse_tiers(var: &'static str, v: &str) -> Result<TierRequirements, Confi
             .split_once('=')
             .ok_or_else(|| invalid(var, v, format!("'{part}' is not Tier=NPCU")))?;
         let tier = Tier::parse(name)
-            .ok_or_else(|| invalid(var, v, format!("unknown tier '{}'", name.trim())))?;
+            .ok_or_else(|| invalid(var, v, format!("'{part}' has no tier name")))?;
         let n: u32 = n
             .trim()
             .parse()
@@ -543,13 +545,14 @@ impl Config {
             &env.get("PORTAL_REMINDER_THRESHOLDS")
                 .unwrap_or_else(|| "90,60,30".into()),
         )?;
-        let untracked_tiers = env
-            .list_or("PORTAL_UNTRACKED_TIERS", "Pending")
-            .iter()
-            .map(|t| {
-                Tier::parse(t).ok_or_else(|| invalid("PORTAL_UNTRACKED_TIERS", t, "unknown tier"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        // Any tier text (blank entries are skipped), compared
+        // case-insensitively like every tier.
+        let untracked_tiers: Vec<Tier> = env
+            .get("PORTAL_UNTRACKED_TIERS")
+            .unwrap_or_else(|| "Pending".into())
+            .split(',')
+            .filter_map(Tier::parse)
+            .collect();
 
         let rate_limit = env.u32_or("NORTHPASS_RATE_LIMIT", 10)?;
         if rate_limit == 0 {
@@ -906,12 +909,45 @@ mod tests {
             ("PORTAL_TIERS", "premier=25, Certified=2"),
         ])
         .unwrap();
-        assert_eq!(c.tiers.required(Some(Tier::Premier)), 25);
-        assert_eq!(c.tiers.required(Some(Tier::Select)), 10);
-        assert_eq!(c.tiers.required(Some(Tier::Certified)), 2);
-        let err = cfg(&[("PORTAL_TABLE", "t"), ("PORTAL_TIERS", "Gold=5")]).unwrap_err();
-        assert!(err.to_string().contains("PORTAL_TIERS") && err.to_string().contains("Gold"));
+        assert_eq!(c.tiers.required(Some(&Tier::Premier)), Some(25));
+        assert_eq!(c.tiers.required(Some(&Tier::Select)), Some(10));
+        assert_eq!(c.tiers.required(Some(&Tier::Certified)), Some(2));
         assert!(cfg(&[("PORTAL_TABLE", "t"), ("PORTAL_TIERS", "Premier")]).is_err());
+    }
+
+    #[test]
+    fn tiers_accept_any_name_and_reject_only_bad_entries() {
+        let c = cfg(&[
+            ("PORTAL_TABLE", "t"),
+            (
+                "PORTAL_TIERS",
+                "Premier=20,Premier Plus=20,Select=10,Registered=5,Certified=0,Aggregator=0, gold elite = 7",
+            ),
+        ])
+        .unwrap();
+        let tier = |s: &str| Tier::parse(s).unwrap();
+        assert_eq!(c.tiers.required(Some(&tier("premier plus"))), Some(20));
+        assert_eq!(c.tiers.required(Some(&tier("Gold Elite"))), Some(7));
+        assert_eq!(c.tiers.required(Some(&tier("Aggregator"))), Some(0));
+        assert_eq!(c.tiers.required(Some(&tier("Distributor"))), None);
+        // The default setting is the default table.
+        assert_eq!(
+            parse_tiers("PORTAL_TIERS", TierRequirements::DEFAULT_SETTING).unwrap(),
+            TierRequirements::default()
+        );
+        for (bad, names) in [
+            ("Gold", "Gold"),
+            ("=5", "=5"),
+            ("Gold=five", "five"),
+            ("Gold=-1", "-1"),
+        ] {
+            let err = cfg(&[("PORTAL_TABLE", "t"), ("PORTAL_TIERS", bad)]).unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.contains("PORTAL_TIERS") && msg.contains(names),
+                "{bad}: {msg}"
+            );
+        }
     }
 
     #[test]
@@ -1057,6 +1093,15 @@ mod tests {
         assert_eq!(c.internal_domains, vec!["vendor.com", "vendor.co.uk"]);
         assert_eq!(c.shared_mailboxes, vec!["info", "sales"]);
         assert_eq!(c.untracked_tiers, vec![Tier::Pending, Tier::Registered]);
+        let c = cfg(&[
+            ("PORTAL_TABLE", "t"),
+            ("PORTAL_UNTRACKED_TIERS", "Pending, Former Partner"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.untracked_tiers,
+            vec![Tier::Pending, Tier::parse("former partner").unwrap()]
+        );
     }
 
     #[test]

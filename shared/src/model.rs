@@ -14,6 +14,7 @@
 //! older version (missing a newer field) still reads back; dates are
 //! `DateTime<Utc>` and serialise as RFC 3339 strings.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -35,50 +36,108 @@ pub const UNCATEGORIZED: &str = "Uncategorized";
 // Tier
 // ---------------------------------------------------------------------------
 
-/// Partner tier as held in the CRM (`Partner_Tier__cf`).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Tier {
-    Premier,
-    Select,
-    Registered,
-    Certified,
-    Pending,
+/// Partner tier as held in the CRM (`Partner_Tier__cf`): the tenant's own
+/// free text, trimmed (see docs/source-contract.md — tiers are data, not an
+/// enum). Two tiers are the same when their text is equal ignoring ASCII
+/// case, so `premier` from the CRM and `Premier` in `PORTAL_TIERS` are one
+/// tier; the text shown is the one the value was made from. What a tier
+/// requires, and whether it is tracked, is configuration
+/// ([`TierRequirements`], `PORTAL_UNTRACKED_TIERS`), never code.
+#[derive(Clone, Debug)]
+pub struct Tier(Cow<'static, str>);
+
+// The tiers docs/source-contract.md lists, named for code and tests (they
+// keep the paths of the former enum's variants). Any other text is a tier
+// as good as these.
+#[allow(non_upper_case_globals)]
+impl Tier {
+    pub const Premier: Tier = Tier(Cow::Borrowed("Premier"));
+    pub const PremierPlus: Tier = Tier(Cow::Borrowed("Premier Plus"));
+    pub const Select: Tier = Tier(Cow::Borrowed("Select"));
+    pub const Registered: Tier = Tier(Cow::Borrowed("Registered"));
+    pub const Certified: Tier = Tier(Cow::Borrowed("Certified"));
+    pub const Aggregator: Tier = Tier(Cow::Borrowed("Aggregator"));
+    pub const Pending: Tier = Tier(Cow::Borrowed("Pending"));
 }
 
 impl Tier {
-    /// Every tier, highest first (the order reports sort by).
-    pub const ALL: [Tier; 5] = [
+    /// The tiers the CRM is known to use (docs/source-contract.md), highest
+    /// first; the defaults of the configuration cover them.
+    pub const KNOWN: [Tier; 7] = [
         Tier::Premier,
+        Tier::PremierPlus,
         Tier::Select,
         Tier::Registered,
         Tier::Certified,
+        Tier::Aggregator,
         Tier::Pending,
     ];
 
-    /// Parse the CRM value, case-insensitively and ignoring surrounding
-    /// whitespace. Blank or unknown values give `None`: the CRM has partners
-    /// with no tier and we must not guess one (a blank tier requires 0 NPCU).
+    /// The CRM value, surrounding whitespace removed. Blank gives `None`:
+    /// the CRM has partners with no tier and we must not guess one. Any
+    /// other text is a tier, known to the configuration or not.
     pub fn parse(s: &str) -> Option<Tier> {
         let s = s.trim();
-        Tier::ALL
-            .into_iter()
-            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+        (!s.is_empty()).then(|| Tier(Cow::Owned(s.to_string())))
     }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Premier => "Premier",
-            Tier::Select => "Select",
-            Tier::Registered => "Registered",
-            Tier::Certified => "Certified",
-            Tier::Pending => "Pending",
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn key(&self) -> impl Iterator<Item = u8> + '_ {
+        self.0.bytes().map(|b| b.to_ascii_lowercase())
+    }
+}
+
+impl PartialEq for Tier {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(&other.0)
+    }
+}
+
+impl Eq for Tier {}
+
+impl std::hash::Hash for Tier {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for b in self.key() {
+            state.write_u8(b);
         }
+        state.write_u8(0xff);
+    }
+}
+
+impl PartialOrd for Tier {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Tier {
+    /// Alphabetical ignoring ASCII case (consistent with `Eq`).
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(other.key())
     }
 }
 
 impl fmt::Display for Tier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Tier {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Tier {
+    /// Any non-blank text (items written when tiers were an enum hold the
+    /// same names, so they read back unchanged).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Tier::parse(&s).ok_or_else(|| serde::de::Error::custom("blank tier"))
     }
 }
 
@@ -93,6 +152,8 @@ pub struct ParseEnumError {
 
 impl FromStr for Tier {
     type Err = ParseEnumError;
+    /// Any non-blank text; blank is an error (a filter or setting naming
+    /// "no tier" is a mistake, not a tier).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Tier::parse(s).ok_or_else(|| ParseEnumError {
             kind: "tier",
@@ -112,7 +173,7 @@ pub struct Partner {
     /// CRM Account `Id`; the partner's key everywhere in the portal.
     pub id: String,
     pub name: String,
-    /// `None` when the CRM tier is blank or unknown.
+    /// The CRM's text; `None` when blank.
     pub tier: Option<Tier>,
     /// `Account_Status__cf == "Active"`.
     pub account_status_active: bool,
@@ -489,32 +550,45 @@ impl FromStr for CertStatus {
 // Configurable tables
 // ---------------------------------------------------------------------------
 
-/// NPCU each tier must hold. Tiers absent from the table require 0.
+/// NPCU each tier must hold (`PORTAL_TIERS`). A tier absent from the table
+/// has **no configured requirement**: its partners are reported as "tier
+/// not configured", never as meeting it. A blank tier (the CRM gives none)
+/// requires 0.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct TierRequirements {
     pub by_tier: BTreeMap<Tier, u32>,
 }
 
 impl Default for TierRequirements {
-    /// The program's table: Premier 20, Select 10, Registered 5, Certified 0.
+    /// The program's table over every tier docs/source-contract.md lists
+    /// (but `Pending`, which is not tracked): Premier 20, Premier Plus 20,
+    /// Select 10, Registered 5, Certified 0, Aggregator 0.
     fn default() -> Self {
         TierRequirements {
             by_tier: BTreeMap::from([
                 (Tier::Premier, 20),
+                (Tier::PremierPlus, 20),
                 (Tier::Select, 10),
                 (Tier::Registered, 5),
                 (Tier::Certified, 0),
+                (Tier::Aggregator, 0),
             ]),
         }
     }
 }
 
 impl TierRequirements {
-    /// NPCU required for `tier`; a blank tier (`None`) or an unlisted tier
-    /// requires 0, so it never shows as a gap.
-    pub fn required(&self, tier: Option<Tier>) -> u32 {
-        tier.and_then(|t| self.by_tier.get(&t).copied())
-            .unwrap_or(0)
+    /// The default table as `PORTAL_TIERS` spells it.
+    pub const DEFAULT_SETTING: &'static str =
+        "Premier=20,Premier Plus=20,Select=10,Registered=5,Certified=0,Aggregator=0";
+
+    /// NPCU required for `tier`: `Some(0)` for a blank tier (`None`),
+    /// `None` for a tier the table does not list (not configured).
+    pub fn required(&self, tier: Option<&Tier>) -> Option<u32> {
+        match tier {
+            None => Some(0),
+            Some(t) => self.by_tier.get(t).copied(),
+        }
     }
 }
 
@@ -546,8 +620,9 @@ pub struct CategoryMap {
 // Per-partner summary (read by all-partner reports)
 // ---------------------------------------------------------------------------
 
-/// One counted certification in a [`PartnerSummary`]. Stores dates, not a
-/// status, so the summary stays right as time passes without a re-sync.
+/// One counted certification: the fact a [`PartnerSummary`] is counted
+/// from (see [`crate::rules::summary::count_certs`]). The summary keeps
+/// counts, not these, so its size does not grow with the partner.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(default)]
 pub struct SummaryCert {
@@ -594,12 +669,59 @@ pub struct PartnerSummary {
     /// Distinct member users (group members ∪ users reached by contact
     /// e-mail), each once.
     pub user_count: u32,
-    /// Every completed NPCU>0 certification of a member, one per user ×
-    /// course (after renewal), not yet expired at `computed_at`.
-    pub certs: Vec<SummaryCert>,
+    /// The counted certifications — completed, NPCU > 0, one per user ×
+    /// course after renewal, not yet expired at `computed_at` — as counts
+    /// per category (`Uncategorized` when none) and expiry bucket (see
+    /// [`crate::rules::summary::expiry_bucket`]: a day, a month when far
+    /// off, or `never`). Dates, not statuses, so the numbers stay right as
+    /// time passes without a re-sync; counts, not a list, so the item stays
+    /// far below DynamoDB's 400 KB whatever the partner's size. Anything per
+    /// certification lives in the partner's CERT rows.
+    pub counts: BTreeMap<String, BTreeMap<String, BucketCount>>,
+    /// Users by the bucket of their last counted certification's expiry
+    /// (a user is certified until then).
+    pub users_by_expiry: BTreeMap<String, u32>,
+    /// The partner's dashboard rows (records of certification courses, any
+    /// status) by progress (`enrolled`, `in_progress`, `completed`): how
+    /// many lines the paged dashboard has.
+    pub rows_by_progress: BTreeMap<String, u32>,
     /// Company-wide certifications not yet ended at `computed_at`.
     pub org_certs: Vec<SummaryOrgCert>,
     pub computed_at: DateTime<Utc>,
+    /// Items written before the summary held counts carried one entry per
+    /// certification here; they are still read (and counted at
+    /// [`PartnerSummary::view`]) until the next recompute replaces them.
+    #[serde(rename = "certs", skip_serializing)]
+    pub legacy_certs: Vec<SummaryCert>,
+}
+
+/// Counted certifications of one category in one expiry bucket. Stored as
+/// `[certifications, npcu, users]` — no attribute names per entry, as
+/// DynamoDB counts every name's bytes.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(from = "(u32, u32, u32)", into = "(u32, u32, u32)")]
+pub struct BucketCount {
+    pub certifications: u32,
+    pub npcu: u32,
+    /// Users whose last counted certification of this category expires in
+    /// this bucket.
+    pub users: u32,
+}
+
+impl From<(u32, u32, u32)> for BucketCount {
+    fn from((certifications, npcu, users): (u32, u32, u32)) -> Self {
+        BucketCount {
+            certifications,
+            npcu,
+            users,
+        }
+    }
+}
+
+impl From<BucketCount> for (u32, u32, u32) {
+    fn from(b: BucketCount) -> Self {
+        (b.certifications, b.npcu, b.users)
+    }
 }
 
 /// Per-category totals of a [`SummaryView`].
@@ -611,15 +733,52 @@ pub struct CategoryTotals {
     pub certifications: u32,
 }
 
+/// Where a partner stands against its tier. Serialised as the words the
+/// reports show.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Standing {
+    /// The requirement is configured and the partner holds it (a blank
+    /// tier requires 0, so it is met).
+    #[default]
+    #[serde(rename = "met")]
+    Met,
+    /// The requirement is configured and the partner is short of it.
+    #[serde(rename = "below")]
+    Below,
+    /// The partner's tier has no requirement in `PORTAL_TIERS`: nothing can
+    /// be said, so it is neither met nor a gap.
+    #[serde(rename = "tier not configured")]
+    TierNotConfigured,
+}
+
+impl Standing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::Met => "met",
+            Standing::Below => "below",
+            Standing::TierNotConfigured => "tier not configured",
+        }
+    }
+}
+
+impl fmt::Display for Standing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Numbers of a partner at an instant, derived from a [`PartnerSummary`].
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub struct SummaryView {
     /// Σ NPCU of counted certs (personal + organisation).
     pub npcu: u32,
     pub required_npcu: u32,
-    /// Shortfall against the tier requirement, 0 when met.
+    /// Shortfall against the tier requirement, 0 when met (and when the
+    /// tier has no configured requirement: see `standing`).
     pub gap: u32,
+    /// Only when the tier has a configured requirement and it is met.
     pub meets_requirement: bool,
+    pub standing: Standing,
     /// Distinct users with at least one counted certification.
     pub certified_users: u32,
     /// Counted certifications (personal + organisation).
@@ -710,7 +869,53 @@ mod tests {
         assert_eq!(Tier::parse("registered"), Some(Tier::Registered));
         assert_eq!(Tier::parse(""), None);
         assert!("".parse::<Tier>().is_err());
+        assert!("  ".parse::<Tier>().is_err());
         assert_eq!("Pending".parse::<Tier>(), Ok(Tier::Pending));
+        // Any other text is a tier, kept as the CRM spells it (trimmed).
+        let gold = Tier::parse("  Gold Elite ").unwrap();
+        assert_eq!(gold.as_str(), "Gold Elite");
+        assert_eq!(gold, Tier::parse("GOLD ELITE").unwrap());
+        assert_eq!(Tier::parse("premier plus"), Some(Tier::PremierPlus));
+        assert_ne!(Tier::Premier, Tier::PremierPlus);
+    }
+
+    #[test]
+    fn tier_equality_hash_and_order_ignore_case() {
+        use std::collections::{BTreeSet, HashSet};
+        let a = Tier::parse("select").unwrap();
+        let h: HashSet<Tier> = [a.clone(), Tier::Select].into_iter().collect();
+        assert_eq!(h.len(), 1);
+        let b: BTreeSet<Tier> = [a, Tier::Select, Tier::parse("aggregator").unwrap()]
+            .into_iter()
+            .collect();
+        assert_eq!(b.len(), 2);
+        assert_eq!(
+            b.iter()
+                .map(|t| t.as_str().to_lowercase())
+                .collect::<Vec<_>>(),
+            ["aggregator", "select"]
+        );
+    }
+
+    #[test]
+    fn tier_serialises_as_its_text_and_rejects_blank() {
+        let t = Tier::parse("Premier Plus").unwrap();
+        assert_eq!(serde_json::to_value(&t).unwrap(), json!("Premier Plus"));
+        let back: Tier = serde_json::from_value(json!(" Aggregator ")).unwrap();
+        assert_eq!(back.as_str(), "Aggregator");
+        assert!(serde_json::from_value::<Tier>(json!("  ")).is_err());
+        // An item written when tiers were an enum reads back.
+        let p: Partner = serde_json::from_value(json!({"id": "1", "tier": "Select"})).unwrap();
+        assert_eq!(p.tier, Some(Tier::Select));
+    }
+
+    #[test]
+    fn standing_serialises_as_report_words() {
+        assert_eq!(
+            serde_json::to_value(Standing::TierNotConfigured).unwrap(),
+            json!("tier not configured")
+        );
+        assert_eq!(Standing::Below.to_string(), "below");
     }
 
     #[test]
@@ -741,19 +946,37 @@ mod tests {
 
     #[test]
     fn summary_round_trips_through_json() {
-        let s = PartnerSummary {
+        let mut s = PartnerSummary {
             partner_id: "P".into(),
             tier: Some(Tier::Select),
-            certs: vec![SummaryCert {
+            ..Default::default()
+        };
+        crate::rules::summary::count_certs(
+            &mut s,
+            &[SummaryCert {
                 user_id: "u".into(),
                 course_id: "c".into(),
                 npcu: 2,
                 ..Default::default()
             }],
-            ..Default::default()
-        };
-        let back: PartnerSummary =
-            serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        );
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["counts"]["Uncategorized"]["never"], json!([1, 2, 1]));
+        assert!(v.get("certs").is_none(), "{v}");
+        let back: PartnerSummary = serde_json::from_value(v).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn legacy_summary_with_a_cert_list_still_reads() {
+        let s: PartnerSummary = serde_json::from_value(json!({
+            "partner_id": "P",
+            "certs": [{"user_id": "u", "course_id": "c", "npcu": 2}],
+            "computed_at": "2026-11-23T00:00:00Z"
+        }))
+        .unwrap();
+        assert_eq!(s.legacy_certs.len(), 1);
+        let v = s.view(s.computed_at, 90, &TierRequirements::default());
+        assert_eq!((v.npcu, v.certified_users), (2, 1));
     }
 }

@@ -352,7 +352,8 @@ pub mod observed {
                         .map(|(k, t)| (k.clone(), (t.users, t.npcu, t.certifications)))
                         .collect(),
                     user_count: s.user_count,
-                    gap: Some(v.gap),
+                    gap: (v.standing != portal_core::model::Standing::TierNotConfigured)
+                        .then_some(v.gap),
                 };
                 (s.partner_id, n)
             })
@@ -420,16 +421,11 @@ impl TestEnv {
         out.extend(diff_maps("partner (tracked, group)", &links, &got));
 
         let wn = want.numbers(self.now);
-        let mut gn = observed::numbers(&self.store, &self.config, self.now)
+        // The gap too: `None` on both sides for a tier with no configured
+        // requirement (the reference's requirements are the defaults).
+        let gn = observed::numbers(&self.store, &self.config, self.now)
             .await
             .expect("summaries");
-        // The gap is compared only where the tier has a documented
-        // requirement.
-        for (id, n) in gn.iter_mut() {
-            if wn.get(id).is_none_or(|w| w.gap.is_none()) {
-                n.gap = None;
-            }
-        }
         out.extend(diff_maps("numbers of partner", &wn, &gn));
 
         let ws = want.statuses(self.now);

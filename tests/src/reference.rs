@@ -45,8 +45,8 @@ pub struct Rules {
     pub untracked_tiers: Vec<String>,
     pub internal_domains: Vec<String>,
     pub shared_mailboxes: Vec<String>,
-    /// NPCU required per (lower-case) tier; a tier not listed has no
-    /// configured requirement.
+    /// NPCU required per (lower-case) tier: any text the CRM uses. A tier
+    /// not listed has no configured requirement; a blank tier requires 0.
     pub tier_requirements: BTreeMap<String, u32>,
     /// Legal forms that are noise at the end of a company name.
     pub legal_forms: Vec<String>,
@@ -94,9 +94,11 @@ impl Rules {
                 .to_vec(),
             tier_requirements: [
                 ("premier", 20),
+                ("premier plus", 20),
                 ("select", 10),
                 ("registered", 5),
                 ("certified", 0),
+                ("aggregator", 0),
             ]
             .into_iter()
             .map(|(t, n)| (t.to_string(), n))
@@ -195,7 +197,8 @@ pub struct Numbers {
     /// Category → (users, npcu, certifications).
     pub by_category: BTreeMap<String, (u32, u32, u32)>,
     pub user_count: u32,
-    /// Shortfall against the tier's requirement, when the tier has one.
+    /// Shortfall against the tier's requirement; `None` when the tier has
+    /// none configured.
     pub gap: Option<u32>,
 }
 
@@ -637,10 +640,14 @@ impl Reference {
         n
     }
 
-    /// NPCU the partner's tier requires, when the tier has a requirement.
+    /// NPCU the partner's tier requires, when the tier has a requirement: a
+    /// partner without a tier requires 0; a tier the requirements do not
+    /// list has none ("tier not configured").
     pub fn required(&self, p: &Partner) -> Option<u32> {
-        let t = p.tier.as_deref()?;
-        self.rules.tier_requirements.get(&t.to_lowercase()).copied()
+        match p.tier.as_deref() {
+            None => Some(0),
+            Some(t) => self.rules.tier_requirements.get(&t.to_lowercase()).copied(),
+        }
     }
 
     /// (partner, user, course) → status at `now`, one per member × record

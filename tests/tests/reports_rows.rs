@@ -34,8 +34,8 @@ async fn check_partner_reports(w: &World) {
     let numbers = r.numbers(now);
     let tracked: Vec<_> = r.tracked().collect();
     assert!(tracked.len() > 3, "small data set has partners");
-    // The requirement of partners whose tier has a documented one; the
-    // others (blank or unconfigured tiers) are checked for NPCU only.
+    // The requirement of partners whose tier has a configured one (a blank
+    // tier requires 0); the others are "tier not configured".
     let required: BTreeMap<&str, u32> = tracked
         .iter()
         .filter_map(|p| r.required(p).map(|req| (p.id.as_str(), req)))
@@ -54,6 +54,10 @@ async fn check_partner_reports(w: &World) {
         if let Some(req) = required.get(id) {
             assert_eq!(row["required_npcu"], *req, "{row}");
             assert_eq!(row["meets_requirement"], numbers[id].npcu >= *req, "{row}");
+        } else {
+            assert_eq!(row["standing"], "tier not configured", "{row}");
+            assert_eq!(row["meets_requirement"], false, "{row}");
+            assert!(row["required_npcu"].is_null(), "{row}");
         }
         for f in ["partner_id", "name", "tier", "npcu", "required_npcu"] {
             assert!(row.get(f).is_some(), "{f} missing");
@@ -82,14 +86,20 @@ async fn check_partner_reports(w: &World) {
         .filter(|(id, req)| numbers[**id].npcu >= **req)
         .count();
     let unknown = tracked.len() - required.len();
-    let meeting = o["partners_meeting_tier"].as_u64().unwrap() as usize;
     assert!(
-        (meeting_known..=meeting_known + unknown).contains(&meeting),
-        "{meeting} meeting; {meeting_known} of the known tiers, {unknown} unknown"
+        unknown > 0,
+        "small data set has a tier the defaults do not list"
     );
+    assert_eq!(o["partners_meeting_tier"], meeting_known, "{o}");
+    assert_eq!(
+        o["partners_below_tier"],
+        required.len() - meeting_known,
+        "{o}"
+    );
+    assert_eq!(o["partners_tier_not_configured"], unknown, "{o}");
 
-    // Gaps: among partners of known tiers exactly those below requirement,
-    // with the shortfall.
+    // Gaps: exactly the partners below requirement, with the shortfall,
+    // then those whose tier is not configured.
     let gaps = w.admin_json("/api/reports/gaps?limit=1000").await;
     let want: BTreeSet<String> = required
         .iter()
@@ -102,12 +112,17 @@ async fn check_partner_reports(w: &World) {
         .filter(|id| required.contains_key(id.as_str()))
         .collect();
     assert_eq!(got, want);
+    assert_eq!(gaps["meta"]["total"], want.len() + unknown);
     for row in gaps["data"].as_array().unwrap() {
         let id = row["partner_id"].as_str().unwrap();
         if let Some(req) = required.get(id) {
             assert_eq!(row["gap"], req - numbers[id].npcu, "{row}");
+            assert!(row["gap"].as_u64().unwrap() > 0, "{row}");
+            assert_eq!(row["standing"], "below", "{row}");
+        } else {
+            assert!(row["gap"].is_null(), "{row}");
+            assert_eq!(row["standing"], "tier not configured", "{row}");
         }
-        assert!(row["gap"].as_u64().unwrap() > 0, "{row}");
     }
 
     // Partners without groups.
@@ -198,13 +213,18 @@ async fn check_filters_sort_paging(w: &World) {
     let desc = w
         .admin_json("/api/reports/leaderboard?sort=-required_npcu,name&limit=1000")
         .await;
-    let req: Vec<u64> = desc["data"]
+    // Empty cells ("tier not configured") sort last in both directions.
+    let req: Vec<Option<u64>> = desc["data"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r["required_npcu"].as_u64().unwrap())
+        .map(|r| r["required_npcu"].as_u64())
         .collect();
-    assert!(req.windows(2).all(|w| w[0] >= w[1]));
+    assert!(req.windows(2).all(|w| match (w[0], w[1]) {
+        (Some(a), Some(b)) => a >= b,
+        (_, None) => true,
+        (None, Some(_)) => false,
+    }));
     let p2 = w
         .admin_json("/api/reports/leaderboard?sort=name&limit=3&page=2")
         .await;
@@ -219,7 +239,6 @@ async fn check_filters_sort_paging(w: &World) {
     for (q, param) in [
         ("/api/reports/leaderboard?limit=1001", "limit"),
         ("/api/reports/leaderboard?page=0", "page"),
-        ("/api/reports/leaderboard?tier=Gold", "tier"),
         ("/api/reports/leaderboard?sort=-bogus", "sort"),
         ("/api/reports/leaderboard?format=pdf", "format"),
         ("/api/reports/leaderboard?status=active", "status"),

@@ -54,7 +54,7 @@ async fn filtered_report_exports_and_pam_scope() {
     // The commonest tier, and a search term hitting some of its partners.
     let mut tiers: Vec<&str> = sums
         .iter()
-        .filter_map(|s| s.tier.map(|t| t.as_str()))
+        .filter_map(|s| s.tier.as_ref().map(|t| t.as_str()))
         .collect();
     tiers.sort();
     let tier = tiers
@@ -64,7 +64,7 @@ async fn filtered_report_exports_and_pam_scope() {
         .to_string();
     let pick = sums
         .iter()
-        .find(|s| s.tier.map(|t| t.as_str()) == Some(tier.as_str()))
+        .find(|s| s.tier.as_ref().map(|t| t.as_str()) == Some(tier.as_str()))
         .unwrap();
     let term: String = pick.name.chars().take(3).collect::<String>().to_lowercase();
     let mut u = reqwest::Url::parse("http://x/").unwrap();

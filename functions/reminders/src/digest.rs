@@ -155,11 +155,12 @@ fn digest_partner(
     }
     Some(DigestPartner {
         name: p.name.clone(),
-        tier: p.tier.map(|t| t.to_string()),
+        tier: p.tier.as_ref().map(|t| t.to_string()),
         npcu: view.as_ref().map_or(0, |v| v.npcu),
-        required: view
-            .as_ref()
-            .map_or_else(|| s.tiers.required(p.tier), |v| v.required_npcu),
+        required: view.as_ref().map_or_else(
+            || s.tiers.required(p.tier.as_ref()).unwrap_or(0),
+            |v| v.required_npcu,
+        ),
         gap,
         below_tier: gap > 0,
         certs: certs

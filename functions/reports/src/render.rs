@@ -52,11 +52,16 @@ const DASHBOARD: &str = r#"<!doctype html>
 <body><main>
 <header class="card">
  <h1 id="partner-name">{{ d.name }}</h1>
- {% if d.tier %}<span class="badge tier-{{ d.tier }}" id="tier">{{ d.tier }}</span>{% else %}<span class="badge" id="tier">No tier</span>{% endif %}
+ {% if d.tier %}<span class="badge tier-{{ d.tier|replace(" ", "-") }}" id="tier">{{ d.tier }}</span>{% else %}<span class="badge" id="tier">No tier</span>{% endif %}
  {% if d.owner_name %}<span class="muted">Partner manager: {{ d.owner_name }}{% if d.owner_email %} &lt;{{ d.owner_email }}&gt;{% endif %}</span>{% endif %}
 </header>
 <section class="card" aria-labelledby="standing">
  <h2 id="standing">Certification standing</h2>
+ {% if d.standing == "tier not configured" %}
+ <div class="numbers"><strong id="npcu">{{ d.npcu }}</strong> NPCU — <span class="notmet" id="met">Tier not configured</span></div>
+ <p class="muted" id="not-configured">No NPCU requirement is configured for the tier {{ d.tier }}, so it is neither met nor missed.
+  {{ d.certified_users }} certified {{ "user" if d.certified_users == 1 else "users" }} · {{ d.certifications }} active certifications{% if d.expiring %} · <strong>{{ d.expiring }} expiring soon</strong>{% endif %}</p>
+ {% else %}
  <div class="numbers"><strong id="npcu">{{ d.npcu }}</strong> of <strong id="required">{{ d.required_npcu }}</strong> NPCU required
   — {% if d.meets_requirement %}<span class="met" id="met">Met</span>{% else %}<span class="notmet" id="met">Not met</span>{% endif %}</div>
  <div class="bar{% if not d.meets_requirement %} below{% endif %}" role="progressbar" id="progress"
@@ -65,6 +70,7 @@ const DASHBOARD: &str = r#"<!doctype html>
  <div class="muted"><span id="progress-text">{{ d.progress_percent }}%</span> of requirement ·
   {{ d.certified_users }} certified {{ "user" if d.certified_users == 1 else "users" }} ·
   {{ d.certifications }} active certifications{% if d.expiring %} · <strong>{{ d.expiring }} expiring soon</strong>{% endif %}{% if not d.meets_requirement %} · {{ d.gap }} NPCU short{% endif %}</div>
+ {% endif %}
 </section>
 {% if d.categories %}
 <section class="card"><h2>By product category</h2><div class="cats">
@@ -80,6 +86,8 @@ const DASHBOARD: &str = r#"<!doctype html>
  <td data-label="NPCU">{{ r.npcu }}</td><td data-label="Status" class="status">{{ r.status|replace("_", " ") }}</td></tr>
 {% endfor %}</tbody></table></section>
 {% endif %}{% endfor %}
+{% if d.rows_shown < d.rows_total or d.next_cursor %}<nav class="card" aria-label="Certification lines" id="lines-nav"><p>Showing {{ d.rows_shown }} of {{ d.rows_total }} certification lines.
+ {% if d.next_cursor %}<a href="?cursor={{ d.next_cursor }}" id="next-lines">Next lines</a> · {% endif %}<a href="?" id="first-lines">First lines</a></p></nav>{% endif %}
 {% else %}
 <section class="card"><p>No certifications recorded yet.</p></section>
 {% endif %}
@@ -215,14 +223,18 @@ mod tests {
             owner_name: Some("\"><img src=x onerror=alert(1)>".into()),
             owner_email: None,
             npcu: 3,
-            required_npcu: 10,
-            gap: 7,
+            required_npcu: Some(10),
+            gap: Some(7),
             meets_requirement: false,
+            standing: portal_core::model::Standing::Below,
             progress_percent: 30,
             certified_users: 1,
             certifications: 2,
             expiring: 0,
             categories: vec![],
+            rows_total: 0,
+            rows_shown: 0,
+            next_cursor: None,
             org_certifications: vec![],
             computed_at: Some(Utc::now()),
             generated_at: Utc::now(),
@@ -239,6 +251,45 @@ mod tests {
         let u = unsubscribe_page(UnsubscribeStep::Done, "ann@example.com", "TOK_en-1");
         assert!(u.contains(r#"action="TOK_en-1&#x2f;resubscribe""#), "{u}");
         assert!(u.contains("a•••@example.com") && !u.contains("ann@"), "{u}");
+        let other = DashboardView {
+            tier: Some("Distributor <b>".into()),
+            required_npcu: None,
+            gap: None,
+            standing: portal_core::model::Standing::TierNotConfigured,
+            progress_percent: 0,
+            ..d
+        };
+        let html = dashboard(&other).unwrap();
+        assert!(html.contains("Tier not configured"), "{html}");
+        assert!(
+            !html.contains("Not met") && !html.contains(">Met<"),
+            "{html}"
+        );
+        assert!(!html.contains(r#"id="required""#), "{html}");
+        assert!(html.contains("tier Distributor &lt;b&gt;"), "{html}");
+        // A page of a large partner's lines links to the next.
+        let paged = DashboardView {
+            categories: vec![portal_core::reports::dashboard::CategoryBlock {
+                category: "K2".into(),
+                users: 1,
+                npcu: 2,
+                certifications: 1,
+                rows: vec![],
+            }],
+            rows_total: 30_000,
+            rows_shown: 500,
+            next_cursor: Some("eyJQSyI6IlAiLCJTSyI6IkMifQ".into()),
+            ..other
+        };
+        let html = dashboard(&paged).unwrap();
+        assert!(
+            html.contains("Showing 500 of 30000 certification lines"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="?cursor=eyJQSyI6IlAiLCJTSyI6IkMifQ" id="next-lines""#),
+            "{html}"
+        );
         let n = notice("<b>", "<i>");
         assert!(n.contains("&lt;b&gt;") && !n.contains("<i>"));
     }

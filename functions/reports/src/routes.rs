@@ -77,7 +77,7 @@ async fn dispatch(
                 &serde_json::json!({"status": "ok"}),
             )),
         ),
-        ["p", link] if get => ("/p/{link}", partner_page(state, link).await),
+        ["p", link] if get => ("/p/{link}", partner_page(state, req, link).await),
         ["unsubscribe", token] if get => (
             "/unsubscribe/{token}",
             unsubscribe_confirm(state, token).await,
@@ -196,7 +196,7 @@ fn visible<'a>(
             grant.can_see_partner(&s.partner_id, s.owner_email.as_deref())
                 && q.matches_partner(
                     s.region.as_deref(),
-                    s.tier,
+                    s.tier.as_ref(),
                     s.owner_email.as_deref(),
                     s.owner_name.as_deref(),
                 )
@@ -457,15 +457,29 @@ async fn orphan_rows(state: &AppState) -> Result<Vec<rows::OrphanRow>, ApiError>
     Ok(rows::orphans(&users, &members, &partners, &contacts))
 }
 
-/// Dashboard of `partner_id` if the grant may see it; unknown and
-/// out-of-scope look the same (404) *and cost the same*: a PAM's scope is
-/// checked on the profile (one GetItem) before the partition is read, so
-/// an unknown id and another owner's partner are one GetItem each and
-/// response time tells nothing.
-pub(crate) async fn load_dashboard(
+/// Certification lines a dashboard shows at once; `?cursor=` pages on, so
+/// a partner of any size is read and rendered a page at a time.
+pub const DASHBOARD_ROWS: usize = 500;
+
+/// The `cursor` parameter of a dashboard address, if any.
+pub(crate) fn dashboard_cursor(pairs: &[(String, String)]) -> Option<&str> {
+    pairs
+        .iter()
+        .find(|(k, v)| k == "cursor" && !v.trim().is_empty())
+        .map(|(_, v)| v.trim())
+}
+
+/// Dashboard of `partner_id` if the grant may see it, with the page of
+/// lines after `cursor` (`None`: the first); unknown and out-of-scope look
+/// the same (404) *and cost the same*: a PAM's scope is checked on the
+/// profile (one GetItem) before the partition is read, so an unknown id
+/// and another owner's partner are one GetItem each and response time
+/// tells nothing. A cursor that is not one of the partner's is a 400.
+pub(crate) async fn load_dashboard_page(
     state: &AppState,
     grant: &Grant,
     partner_id: &str,
+    cursor: Option<&str>,
 ) -> Result<dashboard::DashboardView, ApiError> {
     match grant {
         // A partner link is checked before any read: it can only ever see
@@ -485,7 +499,16 @@ pub(crate) async fn load_dashboard(
         }
         _ => {}
     }
-    let d = state.store.partner_dashboard(partner_id).await?;
+    let d = state
+        .store
+        .partner_dashboard_page(partner_id, DASHBOARD_ROWS, cursor)
+        .await
+        .map_err(|e| match e {
+            portal_core::store::StoreError::Malformed(m) => {
+                ApiError::from(params::ParamError::new("cursor", m))
+            }
+            other => other.into(),
+        })?;
     let owner = d
         .profile
         .as_ref()
@@ -494,7 +517,7 @@ pub(crate) async fn load_dashboard(
     if !grant.can_see_partner(partner_id, owner.as_deref()) {
         return Err(ApiError::NotFound);
     }
-    dashboard::build(
+    let mut view = dashboard::build(
         d.profile.as_ref(),
         d.summary.as_ref(),
         &d.certs,
@@ -503,16 +526,18 @@ pub(crate) async fn load_dashboard(
         state.warning_days,
         &state.tiers,
     )
-    .ok_or(ApiError::NotFound)
+    .ok_or(ApiError::NotFound)?;
+    view.next_cursor = d.next_cursor;
+    Ok(view)
 }
 
 async fn partner_json(state: &AppState, req: &Request, id: &str) -> ApiResult {
     let pairs = query_pairs(req);
     let grant = authenticate(state, req, &pairs, TokenIn::HeaderOrQuery).await?;
-    if let Some((k, _)) = pairs.iter().find(|(k, _)| k != "token") {
+    if let Some((k, _)) = pairs.iter().find(|(k, _)| k != "token" && k != "cursor") {
         return Err(params::ParamError::new(k, "unknown or not supported by this route").into());
     }
-    let view = load_dashboard(state, &grant, id).await?;
+    let view = load_dashboard_page(state, &grant, id, dashboard_cursor(&pairs)).await?;
     Ok(http::json(StatusCode::OK, &view))
 }
 
@@ -528,7 +553,7 @@ fn link_invalid() -> Response<Body> {
 
 /// `GET /p/{link}`: one GetItem (the link's hash) + one Query (the
 /// partner's partition).
-async fn partner_page(state: &AppState, link: &str) -> ApiResult {
+async fn partner_page(state: &AppState, req: &Request, link: &str) -> ApiResult {
     let rec = state.store.token_by_secret(link, state.clock.now()).await?;
     let Some(Grant::PartnerLink { partner_id }) = rec.as_ref().and_then(Grant::from_record) else {
         return Ok(link_invalid());
@@ -536,7 +561,8 @@ async fn partner_page(state: &AppState, link: &str) -> ApiResult {
     let grant = Grant::PartnerLink {
         partner_id: partner_id.clone(),
     };
-    match load_dashboard(state, &grant, &partner_id).await {
+    let pairs = query_pairs(req);
+    match load_dashboard_page(state, &grant, &partner_id, dashboard_cursor(&pairs)).await {
         Ok(view) => {
             let page = render::dashboard(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
             Ok(http::html(StatusCode::OK, page))

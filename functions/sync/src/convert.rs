@@ -111,6 +111,7 @@ pub fn partner(
     Partner {
         id: a.id.clone(),
         name: a.name.clone().unwrap_or_default().trim().to_string(),
+        tracked: partner_tracked(active, tier.as_ref(), untracked),
         tier,
         account_status_active: active,
         owner_name: blank_none(&a.account_owner),
@@ -121,7 +122,6 @@ pub fn partner(
         region: blank_none(&region),
         country: blank_none(&a.mailing_country),
         updated_at: a.updated,
-        tracked: partner_tracked(active, tier, untracked),
         lms_group_id: previous.and_then(|p| p.lms_group_id.clone()),
         group_pinned: previous.is_some_and(|p| p.group_pinned),
         parent_account_id: blank_none(&a.parent_account_id),

@@ -491,7 +491,8 @@ fn results(
             "    {} ({}): {url}\n",
             p.name,
             p.tier
-                .map(|t| format!("{t:?}"))
+                .as_ref()
+                .map(|t| t.to_string())
                 .unwrap_or_else(|| "no tier".into())
         ));
     }
@@ -526,8 +527,14 @@ fn print_flush(s: &str) {
 fn showcase(summaries: &[PartnerSummary]) -> Vec<&PartnerSummary> {
     let mut v: Vec<&PartnerSummary> = summaries.iter().filter(|s| s.tracked).collect();
     v.sort_by(|a, b| {
-        (b.lms_group_id.is_some(), b.certs.len())
-            .cmp(&(a.lms_group_id.is_some(), a.certs.len()))
+        (
+            b.lms_group_id.is_some(),
+            portal_core::rules::summary::row_count(b),
+        )
+            .cmp(&(
+                a.lms_group_id.is_some(),
+                portal_core::rules::summary::row_count(a),
+            ))
             .then_with(|| a.name.cmp(&b.name))
     });
     v.truncate(3);

@@ -1,7 +1,9 @@
 //! The Impartner side: `Account` (one per partner company) and `User`
 //! (partner contacts).
 //!
-//! Dirt: Pending / blank / null tiers, Inactive accounts, accounts whose LMS
+//! Dirt: every tier the CRM uses (`super::CRM_TIERS`, Premier Plus and
+//! Aggregator included) and one the default configuration does not list
+//! (`super::UNCONFIGURED_TIER`), Pending / blank / null tiers, Inactive accounts, accounts whose LMS
 //! group is named differently (see `lms`), accounts with no group; contacts
 //! that are LMS users (same e-mail, sometimes other case), contacts with no
 //! LMS user, internal-domain contacts, shared mailboxes (`sales@...`),

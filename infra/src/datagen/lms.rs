@@ -26,7 +26,10 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Map, Value};
 
 use super::names::*;
-use super::{dates, model::*, uuid_from, DatasetSize, GenOptions, CATEGORIES, INTERNAL_DOMAIN};
+use super::{
+    dates, model::*, uuid_from, DatasetSize, GenOptions, CATEGORIES, CRM_TIERS, INTERNAL_DOMAIN,
+    UNCONFIGURED_TIER,
+};
 
 pub(crate) struct Scale {
     pub accounts: usize,
@@ -280,8 +283,10 @@ impl Generator {
 
     fn companies(&mut self) -> Vec<Company> {
         let n = self.scale.accounts;
+        let every_tier: Vec<&'static str> =
+            CRM_TIERS.into_iter().chain([UNCONFIGURED_TIER]).collect();
         (0..n)
-            .map(|_| {
+            .map(|i| {
                 let base = self.company_name();
                 let domain = Self::domain_of(&base);
                 let name = if self.chance(0.35) {
@@ -292,12 +297,18 @@ impl Generator {
                 let r: f64 = self.rng.random();
                 let tier = if r < 0.08 {
                     Some("Premier")
+                } else if r < 0.12 {
+                    Some("Premier Plus")
                 } else if r < 0.28 {
                     Some("Select")
-                } else if r < 0.63 {
+                } else if r < 0.60 {
                     Some("Registered")
-                } else if r < 0.88 {
+                } else if r < 0.82 {
                     Some("Certified")
+                } else if r < 0.86 {
+                    Some("Aggregator")
+                } else if r < 0.89 {
+                    Some(UNCONFIGURED_TIER)
                 } else if r < 0.95 {
                     Some("Pending")
                 } else if r < 0.98 {
@@ -311,6 +322,13 @@ impl Generator {
                     "Inactive"
                 };
                 let country = self.pick(COUNTRIES);
+                // The first accounts take each tier in turn, active, so
+                // even the smallest data set has a partner in every one
+                // (the draws above still happen: the rest does not shift).
+                let (tier, status) = match every_tier.get(i) {
+                    Some(t) if n >= 4 * every_tier.len() => (Some(*t), "Active"),
+                    _ => (tier, status),
+                };
                 Company {
                     name,
                     domain,

@@ -31,6 +31,20 @@ pub use model::{
 pub const INTERNAL_DOMAIN: &str = "vendor.example";
 /// The local parts the generator uses for shared mailboxes.
 pub const SHARED_MAILBOXES: [&str; 5] = ["demo", "sales", "support", "test", "accounts"];
+/// Every tier the CRM is known to use (docs/source-contract.md: tiers are
+/// the tenant's free text), each given to some accounts.
+pub const CRM_TIERS: [&str; 7] = [
+    "Premier",
+    "Premier Plus",
+    "Select",
+    "Registered",
+    "Certified",
+    "Aggregator",
+    "Pending",
+];
+/// A tier the generator also gives some accounts that the default
+/// `PORTAL_TIERS` does not list: its partners are "tier not configured".
+pub const UNCONFIGURED_TIER: &str = "Distributor";
 /// Product categories carried by `properties.category`.
 pub const CATEGORIES: [&str; 4] = ["Automation Cloud", "K2", "Promapp", "RPA"];
 

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::model::{
-    CertRow, CertStatus, OrgCertification, Partner, PartnerSummary, SummaryView, TierRequirements,
-    UNCATEGORIZED,
+    CertRow, CertStatus, OrgCertification, Partner, PartnerSummary, Standing, SummaryView, Tier,
+    TierRequirements, UNCATEGORIZED,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -23,17 +23,30 @@ pub struct DashboardView {
     pub owner_name: Option<String>,
     pub owner_email: Option<String>,
     pub npcu: u32,
-    pub required_npcu: u32,
-    pub gap: u32,
+    /// `None` when the partner's tier has no configured requirement.
+    pub required_npcu: Option<u32>,
+    /// `None` when the partner's tier has no configured requirement.
+    pub gap: Option<u32>,
+    /// True only when a configured requirement is met.
     pub meets_requirement: bool,
+    /// "met", "below" or "tier not configured" (the page then says so
+    /// instead of showing a requirement).
+    pub standing: Standing,
     /// NPCU as a share of the requirement, 0–100 (100 when nothing is
-    /// required), for the progress bar.
+    /// required, 0 when no requirement is configured), for the progress bar.
     pub progress_percent: u32,
     pub certified_users: u32,
     pub certifications: u32,
     pub expiring: u32,
     /// Product categories, alphabetical with "Uncategorized" last.
     pub categories: Vec<CategoryBlock>,
+    /// The partner's certification lines in all (from its summary) and on
+    /// this page: the lines are read a page at a time, so a partner of any
+    /// size renders.
+    pub rows_total: u32,
+    pub rows_shown: u32,
+    /// `?cursor=` of the next page of lines; `None` on the last page.
+    pub next_cursor: Option<String>,
     pub org_certifications: Vec<OrgCertLine>,
     /// When the summary was computed by the sync (`None`: never).
     pub computed_at: Option<DateTime<Utc>>,
@@ -47,7 +60,7 @@ pub struct CategoryBlock {
     pub users: u32,
     pub npcu: u32,
     pub certifications: u32,
-    /// Every record of the category (any status).
+    /// The records of the category (any status) on this page of lines.
     pub rows: Vec<CertLine>,
 }
 
@@ -89,7 +102,9 @@ fn category_key(c: &str) -> (bool, String) {
 }
 
 /// The dashboard of one partner, or `None` when neither its profile nor
-/// its summary exists (unknown partner).
+/// its summary exists (unknown partner). `certs` may be one page of the
+/// partner's rows (the numbers come from the summary either way); the
+/// caller sets `next_cursor`.
 pub fn build(
     profile: Option<&Partner>,
     summary: Option<&PartnerSummary>,
@@ -109,7 +124,7 @@ pub fn build(
             fallback = PartnerSummary {
                 partner_id: p.id.clone(),
                 name: p.name.clone(),
-                tier: p.tier,
+                tier: p.tier.clone(),
                 computed_at: now,
                 ..Default::default()
             };
@@ -187,7 +202,10 @@ pub fn build(
         .collect();
     orgs.sort_by_key(|o| o.name.to_lowercase());
 
-    let progress_percent = if view.required_npcu == 0 {
+    let configured = view.standing != Standing::TierNotConfigured;
+    let progress_percent = if !configured {
+        0
+    } else if view.required_npcu == 0 {
         100
     } else {
         (u64::from(view.npcu) * 100 / u64::from(view.required_npcu)).min(100) as u32
@@ -196,23 +214,31 @@ pub fn build(
         partner_id: summary.partner_id.clone(),
         name: profile.map_or_else(|| summary.name.clone(), |p| p.name.clone()),
         tier: profile
-            .map_or(summary.tier, |p| p.tier)
-            .map(|t| t.as_str().to_string()),
+            .map_or(summary.tier.as_ref(), |p| p.tier.as_ref())
+            .map(Tier::to_string),
         region: pick(profile.map(|p| &p.region), &summary.region),
         country: pick(profile.map(|p| &p.country), &summary.country),
         owner_name: pick(profile.map(|p| &p.owner_name), &summary.owner_name),
         owner_email: pick(profile.map(|p| &p.owner_email), &summary.owner_email),
         npcu: view.npcu,
-        required_npcu: view.required_npcu,
-        gap: view.gap,
+        required_npcu: configured.then_some(view.required_npcu),
+        gap: configured.then_some(view.gap),
         meets_requirement: view.meets_requirement,
+        standing: view.standing,
         progress_percent,
         certified_users: view.certified_users,
         certifications: view.certifications,
         expiring: view.expiring,
         categories: blocks.into_values().collect(),
+        rows_total: crate::rules::summary::row_count(summary)
+            .max(u32::try_from(certs.len()).unwrap_or(u32::MAX)),
+        rows_shown: u32::try_from(certs.len()).unwrap_or(u32::MAX),
+        next_cursor: None,
         org_certifications: orgs,
-        computed_at: summary_computed(summary, profile.is_some() && summary.certs.is_empty()),
+        computed_at: summary_computed(
+            summary,
+            profile.is_some() && summary.counts.is_empty() && summary.legacy_certs.is_empty(),
+        ),
         generated_at: now,
     })
 }
@@ -259,26 +285,28 @@ mod tests {
             row("u2", "K2 Pro", Some("K2"), 2, 30),
             row("u1", "RPA", None, 2, -5),
         ];
-        let summary = PartnerSummary {
+        let mut summary = PartnerSummary {
             partner_id: "P".into(),
             name: "Acme".into(),
             tier: Some(Tier::Registered),
             tracked: true,
-            certs: rows
-                .iter()
-                .filter(|r| r.expires_at.unwrap() > now())
-                .map(|r| SummaryCert {
-                    user_id: r.user_id.clone(),
-                    course_id: r.course_id.clone(),
-                    category: r.category.clone(),
-                    npcu: r.npcu,
-                    completed_at: r.completed_at,
-                    expires_at: r.expires_at,
-                })
-                .collect(),
             computed_at: now(),
+            rows_by_progress: [("completed".to_string(), 3)].into(),
             ..Default::default()
         };
+        let facts: Vec<SummaryCert> = rows
+            .iter()
+            .filter(|r| r.expires_at.unwrap() > now())
+            .map(|r| SummaryCert {
+                user_id: r.user_id.clone(),
+                course_id: r.course_id.clone(),
+                category: r.category.clone(),
+                npcu: r.npcu,
+                completed_at: r.completed_at,
+                expires_at: r.expires_at,
+            })
+            .collect();
+        crate::rules::summary::count_certs(&mut summary, &facts);
         let d = build(
             None,
             Some(&summary),
@@ -289,7 +317,8 @@ mod tests {
             &TierRequirements::default(),
         )
         .unwrap();
-        assert_eq!((d.npcu, d.required_npcu, d.gap), (3, 5, 2));
+        assert_eq!((d.npcu, d.required_npcu, d.gap), (3, Some(5), Some(2)));
+        assert_eq!(d.standing, Standing::Below);
         assert!(!d.meets_requirement);
         assert_eq!(d.progress_percent, 60);
         let cats: Vec<(&str, u32, u32, usize)> = d
@@ -301,6 +330,21 @@ mod tests {
         assert!(d.categories[0].rows[1].expiring);
         assert_eq!(d.categories[1].rows[0].status, CertStatus::Expired);
         assert_eq!(d.expiring, 1);
+        assert_eq!((d.rows_total, d.rows_shown, d.next_cursor), (3, 3, None));
+
+        // One page of the lines: the numbers stay the summary's.
+        let d = build(
+            None,
+            Some(&summary),
+            &rows[..1],
+            &[],
+            now(),
+            90,
+            &TierRequirements::default(),
+        )
+        .unwrap();
+        assert_eq!((d.npcu, d.certified_users), (3, 2));
+        assert_eq!((d.rows_total, d.rows_shown), (3, 1));
     }
 
     #[test]
@@ -331,8 +375,53 @@ mod tests {
             &TierRequirements::default(),
         )
         .unwrap();
-        assert_eq!((d.npcu, d.required_npcu, d.progress_percent), (0, 0, 100));
+        assert_eq!(
+            (d.npcu, d.required_npcu, d.progress_percent),
+            (0, Some(0), 100)
+        );
         assert!(d.meets_requirement);
         assert_eq!(d.computed_at, None);
+    }
+
+    #[test]
+    fn unconfigured_tier_is_not_met_and_shows_no_requirement() {
+        let p = Partner {
+            id: "P".into(),
+            name: "Agg".into(),
+            tier: Tier::parse("Distributor"),
+            ..Default::default()
+        };
+        let mut summary = PartnerSummary {
+            partner_id: "P".into(),
+            tier: p.tier.clone(),
+            tracked: true,
+            computed_at: now(),
+            ..Default::default()
+        };
+        crate::rules::summary::count_certs(
+            &mut summary,
+            &[SummaryCert {
+                user_id: "u".into(),
+                course_id: "c".into(),
+                npcu: 2,
+                expires_at: Some(now() + Duration::days(300)),
+                ..Default::default()
+            }],
+        );
+        let d = build(
+            Some(&p),
+            Some(&summary),
+            &[],
+            &[],
+            now(),
+            90,
+            &TierRequirements::default(),
+        )
+        .unwrap();
+        assert_eq!(d.tier.as_deref(), Some("Distributor"));
+        assert_eq!(d.standing, Standing::TierNotConfigured);
+        assert!(!d.meets_requirement);
+        assert_eq!((d.npcu, d.required_npcu, d.gap), (2, None, None));
+        assert_eq!(d.progress_percent, 0);
     }
 }

@@ -126,11 +126,9 @@ pub fn parse(pairs: &[(String, String)], spec: &ReportSpec) -> Result<ReportQuer
         }
         match name {
             "region" => q.region = Some(v.to_string()),
-            "tier" => {
-                q.tier = Some(Tier::parse(v).ok_or_else(|| {
-                    ParamError::new("tier", format!("unknown tier '{v}'"))
-                })?)
-            }
+            // Any tier text: tiers are the CRM's data, so a tier no partner
+            // has is an empty result, not an error. (`v` is not blank here.)
+            "tier" => q.tier = Tier::parse(v),
             "owner" => q.owner = Some(v.to_string()),
             "status" => {
                 q.status = Some(v.parse().map_err(|_| {
@@ -206,7 +204,7 @@ impl ReportQuery {
     pub fn matches_partner(
         &self,
         region: Option<&str>,
-        tier: Option<Tier>,
+        tier: Option<&Tier>,
         owner_email: Option<&str>,
         owner_name: Option<&str>,
     ) -> bool {
@@ -214,7 +212,7 @@ impl ReportQuery {
         self.region
             .as_deref()
             .is_none_or(|r| region.is_some_and(|x| eq(x, r)))
-            && self.tier.is_none_or(|t| tier == Some(t))
+            && self.tier.as_ref().is_none_or(|t| tier == Some(t))
             && self.owner.as_deref().is_none_or(|o| {
                 owner_email.is_some_and(|x| eq(x, o)) || owner_name.is_some_and(|x| eq(x, o))
             })
@@ -251,7 +249,6 @@ mod tests {
             (vec![("limit", "1001")], "limit"),
             (vec![("limit", "0")], "limit"),
             (vec![("page", "x")], "page"),
-            (vec![("tier", "Gold")], "tier"),
             (vec![("format", "pdf")], "format"),
             (vec![("sort", "-bogus")], "sort"),
             (vec![("days", "-1")], "days"),
@@ -292,8 +289,20 @@ mod tests {
         assert_eq!(q.days, Some(30));
         assert!(q.paged);
         assert_eq!(q.region, None);
-        assert!(q.matches_partner(Some("EMEA"), Some(Tier::Premier), Some("pam@x.com"), None));
-        assert!(!q.matches_partner(Some("EMEA"), Some(Tier::Select), Some("pam@x.com"), None));
-        assert!(!q.matches_partner(None, Some(Tier::Premier), None, Some("Someone")));
+        assert!(q.matches_partner(Some("EMEA"), Some(&Tier::Premier), Some("pam@x.com"), None));
+        assert!(!q.matches_partner(Some("EMEA"), Some(&Tier::Select), Some("pam@x.com"), None));
+        assert!(!q.matches_partner(None, Some(&Tier::Premier), None, Some("Someone")));
+    }
+
+    #[test]
+    fn tier_filter_takes_any_tier_text() {
+        let q = p(&[("tier", " Premier Plus ")]).unwrap();
+        assert_eq!(q.tier.as_ref().map(Tier::as_str), Some("Premier Plus"));
+        let plus = Tier::parse("premier plus").unwrap();
+        assert!(q.matches_partner(None, Some(&plus), None, None));
+        assert!(!q.matches_partner(None, Some(&Tier::Premier), None, None));
+        assert!(!q.matches_partner(None, None, None, None));
+        let q = p(&[("tier", "Gold")]).unwrap();
+        assert!(!q.matches_partner(None, Some(&Tier::Premier), None, None));
     }
 }

@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use super::table::ReportRow;
 use crate::model::{
-    CertRow, CertStatus, Contact, LmsUser, Partner, PartnerSummary, SummaryView, TierRequirements,
+    CertRow, CertStatus, Contact, LmsUser, Partner, PartnerSummary, Standing, SummaryView, Tier,
+    TierRequirements,
 };
 
 /// A partner summary with its numbers at the report instant.
@@ -55,9 +56,14 @@ pub struct PartnerRow {
     pub certifications: u32,
     pub expiring: u32,
     pub npcu: u32,
-    pub required_npcu: u32,
-    pub gap: u32,
+    /// `None` (an empty cell) when the tier has no configured requirement.
+    pub required_npcu: Option<u32>,
+    /// `None` when the tier has no configured requirement.
+    pub gap: Option<u32>,
+    /// True only when a configured requirement is met.
     pub meets_requirement: bool,
+    /// "met", "below" or "tier not configured".
+    pub standing: Standing,
 }
 
 impl ReportRow for PartnerRow {
@@ -79,6 +85,7 @@ impl ReportRow for PartnerRow {
         "required_npcu",
         "gap",
         "meets_requirement",
+        "standing",
     ];
 }
 
@@ -87,7 +94,7 @@ pub fn partner_row(s: &Scored<'_>) -> PartnerRow {
     PartnerRow {
         partner_id: p.partner_id.clone(),
         name: p.name.clone(),
-        tier: p.tier.map(|t| t.as_str().to_string()),
+        tier: p.tier.as_ref().map(Tier::to_string),
         region: p.region.clone(),
         country: p.country.clone(),
         owner_name: p.owner_name.clone(),
@@ -99,10 +106,18 @@ pub fn partner_row(s: &Scored<'_>) -> PartnerRow {
         certifications: s.view.certifications,
         expiring: s.view.expiring,
         npcu: s.view.npcu,
-        required_npcu: s.view.required_npcu,
-        gap: s.view.gap,
+        required_npcu: configured(&s.view, s.view.required_npcu),
+        gap: configured(&s.view, s.view.gap),
         meets_requirement: s.view.meets_requirement,
+        standing: s.view.standing,
     }
+}
+
+/// `value` when the partner's tier has a configured requirement: a row
+/// shows no required NPCU and no gap for a tier nothing is configured for
+/// (rather than a 0 that reads as "nothing required").
+fn configured(v: &SummaryView, value: u32) -> Option<u32> {
+    (v.standing != Standing::TierNotConfigured).then_some(value)
 }
 
 fn by_name(a: &PartnerRow, b: &PartnerRow) -> std::cmp::Ordering {
@@ -141,6 +156,7 @@ impl ReportRow for LeaderboardRow {
         "required_npcu",
         "gap",
         "meets_requirement",
+        "standing",
     ];
 }
 
@@ -161,13 +177,17 @@ pub fn leaderboard(scored: &[Scored<'_>]) -> Vec<LeaderboardRow> {
     out
 }
 
-/// Partners below their tier requirement, largest shortfall first.
+/// Partners below their tier requirement, largest shortfall first, then
+/// the partners whose tier has no configured requirement ("tier not
+/// configured": they cannot be said to meet it, so they are listed, after
+/// the real gaps).
 pub fn gaps(scored: &[Scored<'_>]) -> Vec<PartnerRow> {
     let mut rows: Vec<PartnerRow> = scored
         .iter()
-        .filter(|s| !s.view.meets_requirement)
+        .filter(|s| s.view.standing != Standing::Met)
         .map(partner_row)
         .collect();
+    // `None` (not configured) sorts below every shortfall.
     rows.sort_by(|a, b| b.gap.cmp(&a.gap).then_with(|| by_name(a, b)));
     rows
 }
@@ -200,6 +220,9 @@ pub struct OverviewRow {
     pub avg_certifications_per_partner: f64,
     pub partners_meeting_tier: u32,
     pub partners_below_tier: u32,
+    /// Partners whose tier has no configured requirement (neither meeting
+    /// nor below).
+    pub partners_tier_not_configured: u32,
     pub expiring: u32,
 }
 
@@ -212,6 +235,7 @@ impl ReportRow for OverviewRow {
         "avg_certifications_per_partner",
         "partners_meeting_tier",
         "partners_below_tier",
+        "partners_tier_not_configured",
         "expiring",
     ];
 }
@@ -220,7 +244,7 @@ pub fn overview(scored: &[Scored<'_>]) -> OverviewRow {
     let n = scored.len() as u32;
     let sum = |f: fn(&SummaryView) -> u32| scored.iter().map(|s| f(&s.view)).sum::<u32>();
     let certifications = sum(|v| v.certifications);
-    let meeting = scored.iter().filter(|s| s.view.meets_requirement).count() as u32;
+    let count = |st: Standing| scored.iter().filter(|s| s.view.standing == st).count() as u32;
     OverviewRow {
         active_partners: n,
         total_npcu: sum(|v| v.npcu),
@@ -231,8 +255,9 @@ pub fn overview(scored: &[Scored<'_>]) -> OverviewRow {
         } else {
             (f64::from(certifications) / f64::from(n) * 100.0).round() / 100.0
         },
-        partners_meeting_tier: meeting,
-        partners_below_tier: n - meeting,
+        partners_meeting_tier: count(Standing::Met),
+        partners_below_tier: count(Standing::Below),
+        partners_tier_not_configured: count(Standing::TierNotConfigured),
         expiring: sum(|v| v.expiring),
     }
 }
@@ -247,9 +272,10 @@ pub struct OwnerRow {
     pub tier: Option<String>,
     pub region: Option<String>,
     pub npcu: u32,
-    pub required_npcu: u32,
-    pub gap: u32,
+    pub required_npcu: Option<u32>,
+    pub gap: Option<u32>,
     pub meets_requirement: bool,
+    pub standing: Standing,
     /// `None` when the partner has no link yet (the sync creates them).
     pub portal_link: Option<String>,
 }
@@ -266,6 +292,7 @@ impl ReportRow for OwnerRow {
         "required_npcu",
         "gap",
         "meets_requirement",
+        "standing",
         "portal_link",
     ];
 }
@@ -281,12 +308,13 @@ pub fn owners(scored: &[Scored<'_>], link: impl Fn(&str) -> Option<String>) -> V
                 owner_email: p.owner_email.clone(),
                 partner_id: p.partner_id.clone(),
                 name: p.name.clone(),
-                tier: p.tier.map(|t| t.as_str().to_string()),
+                tier: p.tier.as_ref().map(Tier::to_string),
                 region: p.region.clone(),
                 npcu: s.view.npcu,
-                required_npcu: s.view.required_npcu,
-                gap: s.view.gap,
+                required_npcu: configured(&s.view, s.view.required_npcu),
+                gap: configured(&s.view, s.view.gap),
                 meets_requirement: s.view.meets_requirement,
+                standing: s.view.standing,
                 portal_link: link(&p.partner_id),
             }
         })
@@ -379,7 +407,7 @@ pub fn user_cert_rows(
             filter.matches(c, status).then(|| UserCertRow {
                 partner_id: partner.partner_id.clone(),
                 partner_name: partner.name.clone(),
-                tier: partner.tier.map(|t| t.as_str().to_string()),
+                tier: partner.tier.as_ref().map(Tier::to_string),
                 user_id: c.user_id.clone(),
                 user_name: c.user_name.clone(),
                 email: c.email.clone(),
@@ -468,7 +496,7 @@ pub fn expiring_rows<'a>(
         .map(|(p, c)| ExpiringRow {
             partner_id: p.partner_id.clone(),
             partner_name: p.name.clone(),
-            tier: p.tier.map(|t| t.as_str().to_string()),
+            tier: p.tier.as_ref().map(Tier::to_string),
             owner_email: p.owner_email.clone(),
             user_id: c.user_id.clone(),
             user_name: c.user_name.clone(),
@@ -506,7 +534,8 @@ pub struct ContactRow {
     pub region: Option<String>,
     pub owner_email: Option<String>,
     pub npcu: u32,
-    pub required_npcu: u32,
+    /// `None` when the tier has no configured requirement.
+    pub required_npcu: Option<u32>,
 }
 
 impl ReportRow for ContactRow {
@@ -546,11 +575,11 @@ pub fn contacts_not_in_lms(contacts: &[Contact], scored: &[Scored<'_>]) -> Vec<C
                 title: c.title.clone(),
                 partner_id: s.summary.partner_id.clone(),
                 name: s.summary.name.clone(),
-                tier: s.summary.tier.map(|t| t.as_str().to_string()),
+                tier: s.summary.tier.as_ref().map(Tier::to_string),
                 region: s.summary.region.clone(),
                 owner_email: s.summary.owner_email.clone(),
                 npcu: s.view.npcu,
-                required_npcu: s.view.required_npcu,
+                required_npcu: configured(&s.view, s.view.required_npcu),
             })
         })
         .collect();
@@ -676,26 +705,38 @@ mod tests {
     }
 
     fn summary(id: &str, name: &str, tier: Tier, npcu: &[u8]) -> PartnerSummary {
-        PartnerSummary {
+        summary_expiring(id, name, tier, npcu, now() + chrono::Duration::days(365))
+    }
+
+    fn summary_expiring(
+        id: &str,
+        name: &str,
+        tier: Tier,
+        npcu: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> PartnerSummary {
+        let mut s = PartnerSummary {
             partner_id: id.into(),
             name: name.into(),
             tier: Some(tier),
             tracked: true,
             lms_group_id: Some(format!("g{id}")),
-            certs: npcu
-                .iter()
-                .enumerate()
-                .map(|(i, n)| SummaryCert {
-                    user_id: format!("u{id}{i}"),
-                    course_id: format!("c{i}"),
-                    npcu: *n,
-                    expires_at: Some(now() + chrono::Duration::days(365)),
-                    ..Default::default()
-                })
-                .collect(),
             computed_at: now(),
             ..Default::default()
-        }
+        };
+        let certs: Vec<SummaryCert> = npcu
+            .iter()
+            .enumerate()
+            .map(|(i, n)| SummaryCert {
+                user_id: format!("u{id}{i}"),
+                course_id: format!("c{i}"),
+                npcu: *n,
+                expires_at: Some(expires_at),
+                ..Default::default()
+            })
+            .collect();
+        crate::rules::summary::count_certs(&mut s, &certs);
+        s
     }
 
     #[test]
@@ -760,20 +801,80 @@ mod tests {
             ]
         );
         let g = gaps(&sc);
-        let got: Vec<(&str, u32)> = g.iter().map(|r| (r.name.as_str(), r.gap)).collect();
-        assert_eq!(got, vec![("Beta", 16), ("alpha", 6), ("Gamma", 4)]);
+        let got: Vec<(&str, Option<u32>)> = g.iter().map(|r| (r.name.as_str(), r.gap)).collect();
+        assert_eq!(
+            got,
+            vec![("Beta", Some(16)), ("alpha", Some(6)), ("Gamma", Some(4))]
+        );
         let o = overview(&sc);
         assert_eq!(o.active_partners, 4);
         assert_eq!(o.total_npcu, 15);
         assert_eq!(o.certifications, 8);
         assert_eq!(o.avg_certifications_per_partner, 2.0);
         assert_eq!(o.partners_meeting_tier, 1);
+        assert_eq!(o.partners_below_tier, 3);
+        assert_eq!(o.partners_tier_not_configured, 0);
+    }
+
+    #[test]
+    fn unconfigured_tier_is_reported_as_such_never_as_met() {
+        let tier = |t: &str| Tier::parse(t).unwrap();
+        let s = [
+            summary("1", "Plus", tier("premier plus"), &[2, 2]),
+            summary("2", "Dist", tier("Distributor"), &[2, 2, 2]),
+            summary("3", "Sel", Tier::Select, &[2]),
+            summary("4", "Cert", Tier::Certified, &[]),
+        ];
+        let sc = score(&s, now(), 90, &TierRequirements::default());
+        let lb = leaderboard(&sc);
+        let by_name = |n: &str| lb.iter().find(|r| r.partner.name == n).unwrap();
+        let dist = &by_name("Dist").partner;
+        assert_eq!(dist.standing, Standing::TierNotConfigured);
+        assert!(!dist.meets_requirement);
+        assert_eq!((dist.required_npcu, dist.gap), (None, None));
+        assert_eq!(dist.tier.as_deref(), Some("Distributor"));
+        let plus = &by_name("Plus").partner;
+        assert_eq!(plus.tier.as_deref(), Some("premier plus"), "the CRM's text");
+        assert_eq!((plus.required_npcu, plus.gap), (Some(20), Some(16)));
+        assert_eq!(plus.standing, Standing::Below);
+        assert_eq!(by_name("Cert").partner.standing, Standing::Met);
+
+        // Gaps: the real shortfalls first, then the unconfigured tier.
+        let g = gaps(&sc);
+        let g: Vec<(&str, Standing)> = g.iter().map(|r| (r.name.as_str(), r.standing)).collect();
+        assert_eq!(
+            g,
+            vec![
+                ("Plus", Standing::Below),
+                ("Sel", Standing::Below),
+                ("Dist", Standing::TierNotConfigured)
+            ]
+        );
+        let o = overview(&sc);
+        assert_eq!(
+            (
+                o.partners_meeting_tier,
+                o.partners_below_tier,
+                o.partners_tier_not_configured
+            ),
+            (1, 2, 1)
+        );
+        let cells = partner_row(&sc[1]).cells();
+        assert_eq!(cells["standing"], serde_json::json!("tier not configured"));
+        assert_eq!(cells["required_npcu"], serde_json::Value::Null);
+
+        // Configuring the tier is enough: no code knows "Distributor".
+        let mut tiers = TierRequirements::default();
+        tiers.by_tier.insert(tier("DISTRIBUTOR"), 6);
+        let sc = score(&s, now(), 90, &tiers);
+        let o = overview(&sc);
+        assert_eq!(o.partners_tier_not_configured, 0);
+        assert_eq!(o.partners_meeting_tier, 2);
     }
 
     #[test]
     fn untracked_partners_are_left_out_and_expired_certs_do_not_count() {
-        let mut a = summary("1", "A", Tier::Select, &[2]);
-        a.certs[0].expires_at = Some(now());
+        let a = summary_expiring("1", "A", Tier::Select, &[2], now());
         let mut b = summary("2", "B", Tier::Select, &[2]);
         b.tracked = false;
         let s = [a, b];

@@ -9,13 +9,17 @@ use crate::model::{Partner, Tier};
 /// Whether a partner is tracked: active in the CRM and not in an untracked
 /// tier (default `Pending`). A blank tier is tracked — it only means the
 /// CRM has no tier yet, and such a partner requires 0 NPCU.
-pub fn partner_tracked(active: bool, tier: Option<Tier>, untracked_tiers: &[Tier]) -> bool {
-    active && !tier.is_some_and(|t| untracked_tiers.contains(&t))
+pub fn partner_tracked(active: bool, tier: Option<&Tier>, untracked_tiers: &[Tier]) -> bool {
+    active && !tier.is_some_and(|t| untracked_tiers.contains(t))
 }
 
 /// [`partner_tracked`] for a partner record.
 pub fn is_partner_tracked(partner: &Partner, untracked_tiers: &[Tier]) -> bool {
-    partner_tracked(partner.account_status_active, partner.tier, untracked_tiers)
+    partner_tracked(
+        partner.account_status_active,
+        partner.tier.as_ref(),
+        untracked_tiers,
+    )
 }
 
 /// Why a contact is skipped.
@@ -82,10 +86,27 @@ mod tests {
     #[test]
     fn pending_and_inactive_partners_are_not_tracked() {
         let untracked = [Tier::Pending];
-        assert!(partner_tracked(true, Some(Tier::Premier), &untracked));
+        assert!(partner_tracked(true, Some(&Tier::Premier), &untracked));
         assert!(partner_tracked(true, None, &untracked));
-        assert!(!partner_tracked(true, Some(Tier::Pending), &untracked));
-        assert!(!partner_tracked(false, Some(Tier::Premier), &untracked));
+        assert!(!partner_tracked(true, Some(&Tier::Pending), &untracked));
+        assert!(!partner_tracked(false, Some(&Tier::Premier), &untracked));
+    }
+
+    #[test]
+    fn untracked_tiers_are_any_configured_text() {
+        let untracked = [
+            Tier::parse("Aggregator").unwrap(),
+            Tier::parse("Former Partner").unwrap(),
+        ];
+        let t = |s: &str| Tier::parse(s).unwrap();
+        assert!(!partner_tracked(
+            true,
+            Some(&t("former partner")),
+            &untracked
+        ));
+        assert!(!partner_tracked(true, Some(&t("AGGREGATOR")), &untracked));
+        assert!(partner_tracked(true, Some(&t("Premier Plus")), &untracked));
+        assert!(partner_tracked(true, Some(&Tier::Pending), &untracked));
     }
 
     #[test]

@@ -168,10 +168,24 @@ fn worked_example_partner_has_7_npcu() {
     let s = build_partner_summary(&w.data(), now());
     assert_eq!(s.user_count, 3);
     assert_eq!(s.lms_group_name.as_deref(), Some("ptr_Acme"));
+    // Counts, not certificates: the four counted certifications (the
+    // expired and the in-progress records are rows, not counts).
+    let counted: u32 = s
+        .counts
+        .values()
+        .flat_map(|b| b.values())
+        .map(|b| b.certifications)
+        .sum();
+    assert_eq!(counted, 4);
     assert_eq!(
-        s.certs.len(),
-        4,
-        "expired and in-progress records are not stored"
+        s.rows_by_progress,
+        [("completed".to_string(), 5), ("in_progress".to_string(), 1)].into()
+    );
+    assert_eq!(super::summary::row_count(&s), 6);
+    assert_eq!(
+        build_cert_rows(&w.data()).len(),
+        6,
+        "one row per counted line"
     );
     let v = s.view(now(), 90, &TierRequirements::default());
     assert_eq!(v.npcu, 7);
@@ -199,9 +213,13 @@ fn summary_view_drops_certs_as_time_passes() {
     let s = build_partner_summary(&w.data(), now());
     let tiers = TierRequirements::default();
     // All four remaining certs were completed a year ago: they expire
-    // 24 months after completion, i.e. about a year from now.
-    let expiry = s.certs[0].expires_at.unwrap();
-    assert!(s.certs.iter().all(|c| c.expires_at == Some(expiry)));
+    // 24 months after completion, i.e. about a year from now — one bucket.
+    let expiry = now() - Duration::days(365) + chrono::Months::new(24);
+    let buckets: BTreeSet<&String> = s.counts.values().flat_map(|b| b.keys()).collect();
+    assert_eq!(
+        buckets,
+        BTreeSet::from([&expiry.format("%Y-%m-%d").to_string()])
+    );
     let before = s.view(expiry - Duration::seconds(1), 90, &tiers);
     assert_eq!((before.npcu, before.expiring), (7, 4));
     let at = s.view(expiry, 90, &tiers);
@@ -631,23 +649,73 @@ proptest! {
         let w = prop_world(&people, records);
         let members = oracle_members(&people);
         let s = build_partner_summary(&w.data(), now());
-        let kept = oracle_kept(&w.enrollments, &members);
-        for c in &s.certs {
-            let r = kept[&(c.user_id.clone(), c.course_id.clone())];
-            prop_assert!(oracle_expiry(r).is_none_or(|e| e > now()), "{:?} counted", r);
-            prop_assert_eq!(c.expires_at, oracle_expiry(r));
-        }
-        let got: BTreeSet<(String, String)> = s
-            .certs
-            .iter()
-            .map(|c| (c.user_id.clone(), c.course_id.clone()))
-            .collect();
+        let tiers = TierRequirements::default();
         let want = oracle_counted(&w.enrollments, &members, now());
-        prop_assert_eq!(got, want.keys().cloned().collect::<BTreeSet<_>>());
+        let v = s.view(now(), 90, &tiers);
+        prop_assert_eq!(v.certifications as usize, want.len());
+        prop_assert_eq!(v.npcu, want.values().sum::<u32>());
 
+        // At a later midnight the numbers are exactly the rule's.
         let later = now() + Duration::days(later_days);
-        let want_later: u32 = oracle_counted(&w.enrollments, &members, later).values().sum();
-        prop_assert_eq!(s.view(later, 90, &TierRequirements::default()).npcu, want_later);
+        let want_later = oracle_counted(&w.enrollments, &members, later);
+        let v = s.view(later, 90, &tiers);
+        prop_assert_eq!(v.npcu, want_later.values().sum::<u32>());
+        prop_assert_eq!(v.certifications as usize, want_later.len());
+        let users: BTreeSet<&String> = want_later.keys().map(|(u, _)| u).collect();
+        prop_assert_eq!(v.certified_users as usize, users.len());
+        let kept = oracle_kept(&w.enrollments, &members);
+        let expiring = want_later
+            .keys()
+            .filter(|k| oracle_expiry(kept[*k]).is_some_and(|e| e - later <= Duration::days(90)))
+            .count();
+        prop_assert_eq!(v.expiring as usize, expiring);
+    }
+
+    /// Between two midnights a summary's numbers are those of the last
+    /// midnight: the day buckets' whole precision, never more.
+    #[test]
+    fn between_midnights_numbers_are_the_last_midnights(
+        people in prop::collection::vec(arb_user(), USERS.len()),
+        records in prop::collection::vec(arb_record(), 0..24),
+        later_secs in 0i64..(1000 * 86_400),
+    ) {
+        let w = prop_world(&people, records);
+        let members = oracle_members(&people);
+        let s = build_partner_summary(&w.data(), now());
+        let t = now() + Duration::seconds(later_secs);
+        let midnight = t.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let want: u32 = oracle_counted(&w.enrollments, &members, midnight).values().sum();
+        prop_assert_eq!(s.view(t, 90, &TierRequirements::default()).npcu, want);
+    }
+
+    /// The summary item's size does not grow with the partner: it is
+    /// bounded by categories × expiry buckets, however many users hold
+    /// certifications.
+    #[test]
+    fn summary_counts_are_bounded_by_buckets(
+        users in 1usize..400,
+        per_user in 1usize..4,
+        spread_days in 1i64..720,
+    ) {
+        let mut s = PartnerSummary { computed_at: now(), ..Default::default() };
+        let certs: Vec<SummaryCert> = (0..users)
+            .flat_map(|u| (0..per_user).map(move |c| (u, c)))
+            .map(|(u, c)| SummaryCert {
+                user_id: format!("u{u}"),
+                course_id: format!("c{c}"),
+                category: Some(["K2", "RPA"][c % 2].into()),
+                npcu: 1,
+                expires_at: Some(now() + Duration::days(1 + (u as i64 * 7 + c as i64) % spread_days)),
+                ..Default::default()
+            })
+            .collect();
+        super::summary::count_certs(&mut s, &certs);
+        let buckets: usize = s.counts.values().map(|b| b.len()).sum();
+        prop_assert!(buckets <= 2 * spread_days as usize, "{} buckets", buckets);
+        prop_assert!(s.users_by_expiry.len() <= spread_days as usize);
+        let v = s.view(now(), 90, &TierRequirements::default());
+        prop_assert_eq!(v.certifications as usize, users * per_user);
+        prop_assert_eq!(v.certified_users as usize, users);
     }
 
     /// Partner NPCU = Σ over its distinct members of their counted NPCU,

@@ -27,13 +27,37 @@ pub struct EmailLink {
 }
 
 /// Everything of one partner's dashboard, read with ONE Query on
-/// `PARTNER#<id>` (more requests only if the partition passes 1 MB).
+/// `PARTNER#<id>` (more requests only if the partition passes 1 MB) — or,
+/// paged ([`Store::partner_dashboard_page`]), with a page of its rows.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct PartnerDashboard {
     pub profile: Option<Partner>,
     pub summary: Option<PartnerSummary>,
     pub certs: Vec<CertRow>,
     pub org_certs: Vec<OrgCertification>,
+    /// Paged reads: the cursor of the next page of rows, `None` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Items of a partner partition that sort after its CERT rows (descending,
+/// they come first): summary, profile and — at most this many are expected
+/// on a first page — organisation certifications.
+const HEAD_ITEMS: usize = 2 + 20;
+
+impl PartnerDashboard {
+    /// Files one item of the partner's partition.
+    fn take(&mut self, item: Item) -> Result<()> {
+        match entity_of(&item) {
+            entity::PARTNER => self.profile = Some(serde_dynamo::from_item(item)?),
+            entity::SUMMARY => self.summary = Some(serde_dynamo::from_item(item)?),
+            entity::CERT => self.certs.push(serde_dynamo::from_item(item)?),
+            entity::ORGCERT => self.org_certs.push(serde_dynamo::from_item(item)?),
+            // Unknown kinds (written by a newer version) are ignored so an
+            // old reader keeps working during a deploy.
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 /// A certification row with its partner (taken from the row's `PK`, as
@@ -261,15 +285,84 @@ impl Store {
     pub async fn partner_dashboard(&self, partner_id: &str) -> Result<PartnerDashboard> {
         let mut d = PartnerDashboard::default();
         for item in self.query_partition(&keys::partner_pk(partner_id)).await? {
-            match entity_of(&item) {
-                entity::PARTNER => d.profile = Some(serde_dynamo::from_item(item)?),
-                entity::SUMMARY => d.summary = Some(serde_dynamo::from_item(item)?),
-                entity::CERT => d.certs.push(serde_dynamo::from_item(item)?),
-                entity::ORGCERT => d.org_certs.push(serde_dynamo::from_item(item)?),
-                // Unknown kinds (written by a newer version) are ignored so an
-                // old reader keeps working during a deploy.
-                _ => {}
+            d.take(item)?;
+        }
+        Ok(d)
+    }
+
+    /// A partner's dashboard with at most `rows` of its certification rows,
+    /// in sort-key order from the highest (`CERT#<user>#<course>`
+    /// descending). The first page (`cursor: None`) is one Query: read
+    /// descending, the partition yields summary, profile and organisation
+    /// certifications before the rows. A later page (the previous page's
+    /// `next_cursor`) adds one Query for those items (every sort key from
+    /// `ORGCERT#` to `SUMMARY`). Reads are bounded by `rows`, however many
+    /// rows the partner has. A cursor that is not one of this partner's
+    /// row keys is [`StoreError::Malformed`].
+    pub async fn partner_dashboard_page(
+        &self,
+        partner_id: &str,
+        rows: usize,
+        cursor: Option<&str>,
+    ) -> Result<PartnerDashboard> {
+        let pk = keys::partner_pk(partner_id);
+        let rows = rows.max(1);
+        let mut d = PartnerDashboard::default();
+        let mut start = match cursor {
+            None => None,
+            Some(c) => {
+                let key = super::decode_cursor(c)?;
+                let ok = key.len() == 2
+                    && s_attr(&key, schema::PK).ok() == Some(pk.as_str())
+                    && s_attr(&key, schema::SK).is_ok_and(|sk| sk.starts_with("CERT#"));
+                if !ok {
+                    return Err(StoreError::Malformed(
+                        "cursor: not a row of this partner".into(),
+                    ));
+                }
+                for item in self
+                    .query(&QuerySpec::partition(pk.clone()).sk(SkCondition::Between(
+                        "ORGCERT#".into(),
+                        keys::SUMMARY.into(),
+                    )))
+                    .await?
+                {
+                    d.take(item)?;
+                }
+                Some(key)
             }
+        };
+        let mut last_row: Option<Item> = None;
+        loop {
+            let want = rows - d.certs.len() + if start.is_none() { HEAD_ITEMS } else { 0 };
+            let spec = QuerySpec::partition(pk.clone()).descending().limit(want);
+            let (items, next) = self.query_page(&spec, start.take()).await?;
+            let mut truncated = false;
+            for item in items {
+                if d.certs.len() == rows {
+                    truncated = true;
+                    break;
+                }
+                if entity_of(&item) == entity::CERT {
+                    last_row = Some(
+                        [schema::PK, schema::SK]
+                            .into_iter()
+                            .filter_map(|k| item.get(k).map(|v| (k.to_string(), v.clone())))
+                            .collect(),
+                    );
+                }
+                d.take(item)?;
+            }
+            if next.is_some() && d.certs.len() < rows {
+                start = next;
+                continue;
+            }
+            // A full page with more behind it: the next page starts after
+            // its last row (and is empty at worst).
+            if next.is_some() || truncated {
+                d.next_cursor = last_row.as_ref().map(super::encode_cursor).transpose()?;
+            }
+            break;
         }
         Ok(d)
     }

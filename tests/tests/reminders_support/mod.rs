@@ -170,24 +170,25 @@ impl Env {
     }
 
     pub async fn summary(&self, p: &Partner, npcu_certs: u32) {
-        let s = PartnerSummary {
+        let mut s = PartnerSummary {
             partner_id: p.id.clone(),
             name: p.name.clone(),
-            tier: p.tier,
+            tier: p.tier.clone(),
             owner_email: p.owner_email.clone(),
             tracked: true,
-            certs: (0..npcu_certs)
-                .map(|i| SummaryCert {
-                    user_id: format!("s{i}"),
-                    course_id: "c".into(),
-                    npcu: 1,
-                    expires_at: Some(now() + days(400)),
-                    ..Default::default()
-                })
-                .collect(),
             computed_at: now(),
             ..Default::default()
         };
+        let certs: Vec<SummaryCert> = (0..npcu_certs)
+            .map(|i| SummaryCert {
+                user_id: format!("s{i}"),
+                course_id: "c".into(),
+                npcu: 1,
+                expires_at: Some(now() + days(400)),
+                ..Default::default()
+            })
+            .collect();
+        portal_core::rules::summary::count_certs(&mut s, &certs);
         self.store.put(summary_item(&s).unwrap()).await.unwrap();
     }
 }

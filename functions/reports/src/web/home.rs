@@ -88,6 +88,14 @@ pub async fn page(state: &AppState, req: &Request, s: &Session, chrome: &Chrome)
             last: last.into_iter().next(),
         });
     }
+    // The gaps report ends with the "tier not configured" partners; this
+    // list is the ones below a configured requirement.
+    let below_total = kpi["partners_below_tier"].as_u64().unwrap_or(below.total);
+    let below_rows: Vec<Value> = below
+        .rows
+        .into_iter()
+        .filter(|r| r["standing"] == "below")
+        .collect();
     let html = layout::render(
         "home.html",
         Some(chrome),
@@ -96,8 +104,8 @@ pub async fn page(state: &AppState, req: &Request, s: &Session, chrome: &Chrome)
             by_tier => breakdown(&partners, "tier"),
             by_region => breakdown(&partners, "region"),
             by_owner => breakdown(&partners, "owner_name"),
-            below => below.rows,
-            below_total => below.total,
+            below => below_rows,
+            below_total => below_total,
             expiring => expiring,
             tasks => tasks,
         },

@@ -33,7 +33,9 @@ pub async fn page(
     chrome: &Chrome,
     id: &str,
 ) -> ApiResult {
-    let view = crate::routes::load_dashboard(state, &s.grant, id).await?;
+    let pairs = query_pairs(req);
+    let cursor = crate::routes::dashboard_cursor(&pairs);
+    let view = crate::routes::load_dashboard_page(state, &s.grant, id, cursor).await?;
     let full = crate::render::dashboard(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
     let done = query_pairs(req)
         .into_iter()
