@@ -30,6 +30,10 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     for (name, src) in [
         ("base.html", include_str!("../../templates/base.html")),
         ("signin.html", include_str!("../../templates/signin.html")),
+        (
+            "signin_link.html",
+            include_str!("../../templates/signin_link.html"),
+        ),
         ("error.html", include_str!("../../templates/error.html")),
         ("home.html", include_str!("../../templates/home.html")),
         ("reports.html", include_str!("../../templates/reports.html")),

@@ -132,6 +132,10 @@ pub async fn dispatch(
         ["login", "email"] if post => ("/login/email", session::login_email(state, req).await),
         ["login", "link", secret] if get => (
             "/login/link/{secret}",
+            session::login_link_page(state, req, secret).await,
+        ),
+        ["login", "link", secret] if post => (
+            "/login/link/{secret}",
             session::login_link(state, req, secret).await,
         ),
         ["logout"] if post => ("/logout", session::logout(state, req).await),
@@ -152,6 +156,7 @@ pub async fn dispatch(
         }
         ["login"]
         | ["login", "email"]
+        | ["login", "link", _]
         | ["logout"]
         | ["reports", ..]
         | ["partners", _]
