@@ -16,8 +16,9 @@ use crate::auth::require_admin;
 use crate::http::{query_pairs, ApiError, ApiResult};
 use crate::AppState;
 
-/// Calls `/api/admin/<rest>` in-process as the session.
-async fn admin_api(
+/// Calls `/api/admin/<rest>` in-process as the session (the admin routes
+/// check the grant themselves).
+pub(super) async fn admin_api(
     state: &AppState,
     req: &Request,
     s: &Session,

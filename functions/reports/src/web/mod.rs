@@ -151,7 +151,7 @@ pub async fn dispatch(
         ),
         ["admin", "sync"] if get => ("/admin/sync", signed_in(state, req, Page::Sync).await),
         ["admin", "tokens"] if get => ("/admin/tokens", signed_in(state, req, Page::Tokens).await),
-        ["admin", ..] | ["partners", _, _] if post => {
+        ["admin", ..] | ["partners", _, ..] if post => {
             ("(portal form)", form_post(state, req, segs).await)
         }
         ["login"]
@@ -205,6 +205,18 @@ async fn form_post(state: &AppState, req: &Request, segs: &[&str]) -> ApiResult 
             Box::pin(admin::revoke_token(state, req, &s, id)).await
         }
         ["partners", id, "awards"] => Box::pin(partner::add_award(state, req, &s, id, &form)).await,
+        ["partners", id, what @ ("awards" | "org-certs"), item, "remove"] => {
+            Box::pin(partner::remove(state, req, &s, id, what, item)).await
+        }
+        ["partners", id, "group"] => {
+            Box::pin(partner::group(state, req, &s, id, false, &form)).await
+        }
+        ["partners", id, "group", "clear"] => {
+            Box::pin(partner::group(state, req, &s, id, true, &form)).await
+        }
+        ["partners", id, "link", "revoke"] => {
+            Box::pin(partner::revoke_link(state, req, &s, id, &form)).await
+        }
         _ => Err(ApiError::NotFound),
     }
 }
