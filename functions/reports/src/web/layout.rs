@@ -40,6 +40,9 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("report.html", include_str!("../../templates/report.html")),
         ("partner.html", include_str!("../../templates/partner.html")),
         ("sync.html", include_str!("../../templates/sync.html")),
+        ("people.html", include_str!("../../templates/people.html")),
+        ("mail.html", include_str!("../../templates/mail.html")),
+        ("person.html", include_str!("../../templates/person.html")),
         ("tokens.html", include_str!("../../templates/tokens.html")),
         (
             "signin_mail.html",
@@ -74,7 +77,14 @@ impl Chrome {
             who: s.record.who.clone(),
             admin: matches!(s.grant, Grant::Admin),
             csrf: s.csrf().to_string(),
-            synced_at: states.iter().filter_map(|t| t.watermark).max().map(minute),
+            // Sync tasks only: the reminder jobs keep a watermark in the
+            // same kind of record, and mail is not data.
+            synced_at: states
+                .iter()
+                .filter(|t| crate::runner::TASKS.contains(&t.task.as_str()))
+                .filter_map(|t| t.watermark)
+                .max()
+                .map(minute),
         })
     }
 }

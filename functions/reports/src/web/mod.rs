@@ -14,12 +14,14 @@
 //! | [`home`] | `/`: KPIs, breakdowns, partners needing attention, sync status |
 //! | [`reports`] | `/reports/{name}`: filters, search, sort, paging, export |
 //! | [`partner`] | `/partners/{id}`: the dashboard plus staff tools |
-//! | [`admin`] | `/admin/sync`, `/admin/tokens` |
+//! | [`people`] | `/people?q=`, `/people/{user_id}`: search, a person's certifications and reminders |
+//! | [`admin`] | `/admin/sync`, `/admin/tokens`, `/admin/mail` |
 
 pub mod admin;
 pub mod home;
 pub mod layout;
 pub mod partner;
+pub mod people;
 pub mod reports;
 pub mod session;
 
@@ -149,8 +151,14 @@ pub async fn dispatch(
             "/partners/{id}",
             signed_in(state, req, Page::Partner(id)).await,
         ),
+        ["people"] if get => ("/people", signed_in(state, req, Page::People).await),
+        ["people", id] if get => (
+            "/people/{user_id}",
+            signed_in(state, req, Page::Person(id)).await,
+        ),
         ["admin", "sync"] if get => ("/admin/sync", signed_in(state, req, Page::Sync).await),
         ["admin", "tokens"] if get => ("/admin/tokens", signed_in(state, req, Page::Tokens).await),
+        ["admin", "mail"] if get => ("/admin/mail", signed_in(state, req, Page::Mail).await),
         ["admin", ..] | ["partners", _, ..] if post => {
             ("(portal form)", form_post(state, req, segs).await)
         }
@@ -160,7 +168,8 @@ pub async fn dispatch(
         | ["logout"]
         | ["reports", ..]
         | ["partners", _]
-        | ["admin", "sync" | "tokens"] => ("(method)", Err(ApiError::MethodNotAllowed)),
+        | ["people", ..]
+        | ["admin", "sync" | "tokens" | "mail"] => ("(method)", Err(ApiError::MethodNotAllowed)),
         _ => return None,
     };
     Some((label, result.or_else(layout::error_for)))
@@ -171,8 +180,11 @@ enum Page<'a> {
     Reports,
     Report(&'a str),
     Partner(&'a str),
+    People,
+    Person(&'a str),
     Sync,
     Tokens,
+    Mail,
 }
 
 async fn signed_in(state: &AppState, req: &Request, page: Page<'_>) -> ApiResult {
@@ -186,8 +198,11 @@ async fn signed_in(state: &AppState, req: &Request, page: Page<'_>) -> ApiResult
         Page::Reports => reports::index(&s, &ctx),
         Page::Report(name) => Box::pin(reports::page(state, req, &s, &ctx, name)).await,
         Page::Partner(id) => Box::pin(partner::page(state, req, &s, &ctx, id)).await,
+        Page::People => Box::pin(people::search(state, req, &s, &ctx)).await,
+        Page::Person(id) => Box::pin(people::person(state, &s, &ctx, id)).await,
         Page::Sync => Box::pin(admin::sync_page(state, req, &s, &ctx)).await,
         Page::Tokens => Box::pin(admin::tokens_page(state, req, &s, &ctx, None)).await,
+        Page::Mail => Box::pin(admin::mail_page(state, &s, &ctx)).await,
     }
 }
 
