@@ -220,6 +220,54 @@ async fn people_search_person_page_and_mail_runs() {
         "{synced}"
     );
 
+    // Every signed-in page: not stored by caches, says when data was
+    // last synced.
+    let admin_cookie = b.session_cookie().await.unwrap();
+    for path in [
+        "/".to_string(),
+        "/reports".into(),
+        "/reports/leaderboard".into(),
+        "/people?q=ab".into(),
+        format!("/people/{}", user.id),
+        format!("/partners/{}", row.partner_id),
+        "/admin/sync".into(),
+        "/admin/tokens".into(),
+        "/admin/mail".into(),
+    ] {
+        let r = w
+            .with_session(Method::GET, &path, &admin_cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("id=\"synced\">Data last synced"), "{path}");
+    }
+
+    // On a phone-sized screen the pages fit the width (tables turn into
+    // one card per row) and the navigation stays usable.
+    b.client.set_window_size(400, 900).await.unwrap();
+    for path in [
+        format!("/people/{}", user.id),
+        "/reports/leaderboard".to_string(),
+        format!("/partners/{}", row.partner_id),
+        "/admin/mail".into(),
+    ] {
+        b.goto(&path).await;
+        let fits = b
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth \
+                 && getComputedStyle(document.querySelector('thead')).display === 'none';",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(fits, serde_json::Value::Bool(true), "{path}");
+    }
+    b.client.set_window_size(1200, 1600).await.unwrap();
+
     // PAM A: their people only.
     let (_, token) = w.pam_token(&pam).await;
     b.forget_cookies().await;
