@@ -406,49 +406,42 @@ pub async fn person(state: &AppState, s: &Session, chrome: &Chrome, user_id: &st
     // Reminder history: the claim the reminders function keeps for each
     // certification × stage (`store::access::reminder_key`).
     let uid = user.id.as_str();
-    let wanted: Vec<(String, u32, Option<String>, String)> = rows
+    let wanted: Vec<(String, ReminderLine)> = rows
         .values()
         .filter_map(|r| r.expires_at.map(|e| (r, e)))
         .flat_map(|(r, e)| {
             state.reminder_stages.iter().map(move |stage| {
-                (
-                    reminder_key(uid, &r.course_id, e, *stage),
-                    *stage,
-                    day(Some(e)),
-                    r.course_name.clone(),
-                )
+                let line = ReminderLine {
+                    course_name: r.course_name.clone(),
+                    stage: *stage,
+                    expires_on: day(Some(e)),
+                    state: String::new(),
+                    claimed_at: None,
+                    sent_at: None,
+                    error: None,
+                };
+                (reminder_key(uid, &r.course_id, e, *stage), line)
             })
         })
         .collect();
-    let claims: Vec<Option<(ReminderClaimRecord, u32, Option<String>, String)>> =
-        futures::stream::iter(wanted)
-            .map(|(key, stage, exp, name)| {
-                let store = store.clone();
-                async move {
-                    Ok::<_, ApiError>(
-                        store
-                            .get_reminder_claim(&key)
-                            .await?
-                            .map(|c| (c, stage, exp, name)),
-                    )
-                }
-            })
-            .buffer_unordered(CONCURRENCY)
-            .try_collect()
-            .await?;
-    let mut reminders: Vec<ReminderLine> = claims
-        .into_iter()
-        .flatten()
-        .map(|(c, stage, expires_on, course_name)| ReminderLine {
-            course_name,
-            stage,
-            expires_on,
-            state: c.state,
-            claimed_at: minute(c.claimed_at),
-            sent_at: minute(c.sent_at),
-            error: c.error,
+    let claims: Vec<Option<ReminderLine>> = futures::stream::iter(wanted)
+        .map(|(key, line)| {
+            let store = store.clone();
+            async move {
+                let claim: Option<ReminderClaimRecord> = store.get_reminder_claim(&key).await?;
+                Ok::<_, ApiError>(claim.map(|c| ReminderLine {
+                    state: c.state,
+                    claimed_at: minute(c.claimed_at),
+                    sent_at: minute(c.sent_at),
+                    error: c.error,
+                    ..line
+                }))
+            }
         })
-        .collect();
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut reminders: Vec<ReminderLine> = claims.into_iter().flatten().collect();
     reminders.sort_by(|a, b| {
         b.claimed_at
             .cmp(&a.claimed_at)
