@@ -183,13 +183,16 @@ async fn up_serves_reports_dashboards_and_mail_then_stops_cleanly() {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
+        // Opening it shows a "Sign in" button; only its POST uses the link.
         let r = no_redirect.get(&url).send().await.expect("sign-in link");
+        assert_eq!(r.status(), 200, "{var}");
+        let r = no_redirect.post(&url).send().await.expect("sign-in link");
         assert_eq!(r.status(), 303, "{var}");
         assert!(r.headers()["set-cookie"]
             .to_str()
             .unwrap()
             .starts_with("portal_session="));
-        let again = no_redirect.get(&url).send().await.expect("sign-in link");
+        let again = no_redirect.post(&url).send().await.expect("sign-in link");
         assert_eq!(again.status(), 400, "{var} works once");
     }
 

@@ -5,8 +5,9 @@
 //! the table, index, secret or SES identity it acts on).
 //!
 //! - sync: secrets at cold start, then every task full and incremental;
-//! - reports: secrets, every route including every admin action and a
-//!   large export (S3);
+//! - reports: secrets, every route including every admin action, the
+//!   portal's sign-in (attempt counter, session) and pages with reads of
+//!   their own, and a large export (S3);
 //! - reminders: the secret, the reminder run and the PAM digest;
 //! - and the converse: the same calls with one needed statement removed
 //!   are refused, and the refused admin action leaves the partner as it was.
@@ -692,6 +693,102 @@ async fn every_route(w: &World, api: &Api) -> Vec<(String, u16, String)> {
             .await,
         200,
     );
+    // Removals (each recomputes) and clearing the pin, on a temporary
+    // award and certification so the checks below see the ones above.
+    let created_id = |body: &str| {
+        serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| v["created"]["id"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/admin/awards",
+            admin,
+            Some(json!({"kind": "org", "partner_id": partner, "name": "Temporary", "npcu": 1, "starts_at": "2026-01-01", "ends_at": "2027-12-31"})),
+        )
+        .await;
+    let org = created_id(&body);
+    expect("org certification (temporary)", (status, body), 201);
+    let path = format!("/api/admin/partners/{partner}/org-certs/{org}");
+    expect(
+        "remove org certification",
+        api.call(Method::DELETE, &path, admin, None).await,
+        200,
+    );
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/admin/awards",
+            admin,
+            Some(json!({"kind": "award", "partner_id": partner, "user_id": user, "course_id": course, "completed_at": completed, "note": "temporary"})),
+        )
+        .await;
+    let award = created_id(&body);
+    expect("award (temporary)", (status, body), 201);
+    let path = format!("/api/admin/partners/{partner}/awards/{award}");
+    expect(
+        "remove award",
+        api.call(Method::DELETE, &path, admin, None).await,
+        200,
+    );
+    let path = format!("/api/admin/partners/{partner}/group");
+    expect(
+        "clear group pin",
+        api.call(Method::DELETE, &path, admin, None).await,
+        200,
+    );
+    // Portal sign-in (the attempt counter: a conditional PutItem opens its
+    // window, an UpdateItem counts into it; then the session) and the
+    // pages with reads of their own (the person page's batched membership
+    // check, claims, opt-out; the mail runs; an unused sign-in link).
+    let url = |p: &str| format!("{}{p}", api.server.url());
+    let mut session = None;
+    for (token, want) in [("wrong", 401), (ADMIN, 303)] {
+        let r = api
+            .no_redirect
+            .post(url("/login"))
+            .header("cookie", "portal_login_csrf=iam-csrf")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf=iam-csrf&token={token}"))
+            .send()
+            .await
+            .expect("sign-in");
+        let status = r.status().as_u16();
+        session = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix("portal_session="))
+            .and_then(|c| c.split(';').next())
+            .map(str::to_string)
+            .or(session);
+        expect(
+            "POST /login",
+            (status, r.text().await.unwrap_or_default()),
+            want,
+        );
+    }
+    let cookie = format!("portal_session={}", session.unwrap_or_default());
+    for (page, want) in [
+        (format!("/people/{user}"), 200),
+        ("/people?q=ab".to_string(), 200),
+        ("/admin/mail".to_string(), 200),
+        (format!("/partners/{partner}"), 200),
+        ("/login/link/not-a-link".to_string(), 400),
+    ] {
+        let r = api
+            .no_redirect
+            .get(url(&page))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("page");
+        let status = r.status().as_u16();
+        expect(&page, (status, r.text().await.unwrap_or_default()), want);
+    }
     let path = format!("/unsubscribe/{unsubscribe}");
     expect(
         "unsubscribe",

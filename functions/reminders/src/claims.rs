@@ -14,11 +14,9 @@ use portal_core::store::{Result, Store};
 
 pub use portal_core::store::access::{ClaimOutcome, ReminderClaim as Claim};
 
-/// Reminder claim key. The expiry is part of it, so a renewed certification
-/// (new expiry) starts afresh.
-pub fn reminder_key(user_id: &str, course_id: &str, expiry: DateTime<Utc>, stage: u32) -> String {
-    format!("{user_id}#{course_id}#{}#{stage}d", keys::ts(expiry))
-}
+/// Reminder claim key (defined with the claims in the store, where the
+/// portal's person page reads them too).
+pub use portal_core::store::access::reminder_key;
 
 /// Digest claim key: one digest per PAM and ISO week.
 pub fn digest_key(email: &str, now: DateTime<Utc>) -> String {

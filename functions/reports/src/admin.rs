@@ -1,5 +1,6 @@
 //! Admin operations: sync task status/history, run now, reset a stuck
-//! lock, tokens, manual awards / organisation certifications, group pins.
+//! lock, tokens, manual awards / organisation certifications (add,
+//! remove), group pins (set, clear).
 //! Every route is admin-only; anyone else gets the same 404 as an unknown
 //! path.
 
@@ -52,6 +53,11 @@ pub async fn dispatch(
         (Method::DELETE, ["tokens", id]) => revoke_token(state, req, id).await,
         (Method::POST, ["awards"]) => award(state, req).await,
         (Method::PUT, ["partners", id, "group"]) => pin_group(state, req, id).await,
+        (Method::DELETE, ["partners", id, "group"]) => unpin_group(state, id).await,
+        (Method::DELETE, ["partners", id, "awards", award]) => remove_award(state, id, award).await,
+        (Method::DELETE, ["partners", id, "org-certs", org]) => {
+            remove_org_cert(state, id, org).await
+        }
         _ => Err(ApiError::NotFound),
     };
     (label, result)
@@ -67,6 +73,8 @@ fn label(method: &Method, rest: &[&str]) -> &'static str {
         (_, ["tokens", _]) => "/api/admin/tokens/{id}",
         (_, ["awards"]) => "/api/admin/awards",
         (_, ["partners", _, "group"]) => "/api/admin/partners/{id}/group",
+        (_, ["partners", _, "awards", _]) => "/api/admin/partners/{id}/awards/{award}",
+        (_, ["partners", _, "org-certs", _]) => "/api/admin/partners/{id}/org-certs/{org}",
         _ => "/api/admin/(unknown)",
     }
 }
@@ -697,5 +705,76 @@ async fn pin_group(state: &AppState, req: &Request, id: &str) -> ApiResult {
     Ok(http::json(
         StatusCode::OK,
         &serde_json::json!({ "partner_id": id, "lms_group_id": group.id, "lms_group_name": group.name, "group_pinned": true, "npcu": view.npcu }),
+    ))
+}
+
+/// The partner's numbers after a change, recomputed at once.
+async fn recomputed(state: &AppState, partner_id: &str) -> Result<serde_json::Value, ApiError> {
+    let summary = recompute_partner(state, partner_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let view = summary.view(state.clock.now(), state.warning_days, &state.tiers);
+    Ok(
+        serde_json::json!({ "partner_id": partner_id, "npcu": view.npcu, "required_npcu": view.required_npcu, "meets_requirement": view.meets_requirement }),
+    )
+}
+
+/// `DELETE /api/admin/partners/{id}/group`: the pin is lifted; the group
+/// stays linked until the next sync's automatic matching decides.
+async fn unpin_group(state: &AppState, id: &str) -> ApiResult {
+    let Some(mut partner) = state.store.get_partner(id).await? else {
+        return Err(ApiError::NotFound);
+    };
+    let was_pinned = partner.group_pinned;
+    if was_pinned {
+        partner.group_pinned = false;
+        state.store.put(entities::partner_item(&partner)?).await?;
+        tracing::info!(partner = %id, "group pin cleared");
+    }
+    Ok(http::json(
+        StatusCode::OK,
+        &serde_json::json!({ "partner_id": id, "lms_group_id": partner.lms_group_id, "group_pinned": false, "was_pinned": was_pinned }),
+    ))
+}
+
+/// `DELETE /api/admin/partners/{id}/awards/{award}`: removes a manual
+/// award and recomputes the partner it was given through (awards belong to
+/// a person, not a partner; other partners of the same person follow at
+/// the next sync, as for an award added).
+async fn remove_award(state: &AppState, partner_id: &str, award_id: &str) -> ApiResult {
+    id_field("award", award_id)?;
+    if state.store.get_partner(partner_id).await?.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    if !state
+        .store
+        .delete(&keys::award_pk(award_id), keys::PROFILE)
+        .await?
+    {
+        return Err(ApiError::NotFound);
+    }
+    tracing::info!(partner = %partner_id, award = %award_id, "manual award removed");
+    let partner = recomputed(state, partner_id).await?;
+    Ok(http::json(
+        StatusCode::OK,
+        &serde_json::json!({ "removed": award_id, "partner": partner }),
+    ))
+}
+
+/// `DELETE /api/admin/partners/{id}/org-certs/{org}`.
+async fn remove_org_cert(state: &AppState, partner_id: &str, org_id: &str) -> ApiResult {
+    id_field("org", org_id)?;
+    if !state
+        .store
+        .delete(&keys::partner_pk(partner_id), &keys::orgcert_sk(org_id))
+        .await?
+    {
+        return Err(ApiError::NotFound);
+    }
+    tracing::info!(partner = %partner_id, org = %org_id, "organisation certification removed");
+    let partner = recomputed(state, partner_id).await?;
+    Ok(http::json(
+        StatusCode::OK,
+        &serde_json::json!({ "removed": org_id, "partner": partner }),
     ))
 }

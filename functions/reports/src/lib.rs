@@ -71,6 +71,10 @@ pub struct AppState {
     pub admin_emails: Vec<String>,
     /// Sends sign-in links; `None` turns e-mail sign-in off (token only).
     pub mailer: Option<Arc<dyn Mailer>>,
+    /// Reminder stages (days before expiry, 0 = expired notice) whose
+    /// claims a person's reminder history looks up
+    /// (`PORTAL_REMINDER_THRESHOLDS`, `PORTAL_REMINDER_EXPIRED_NOTICE`).
+    pub reminder_stages: Vec<u32>,
 }
 
 impl AppState {
@@ -99,6 +103,15 @@ impl AppState {
             offload: None,
             admin_emails: config.admin_emails.clone(),
             mailer: None,
+            reminder_stages: {
+                let mut s: Vec<u32> = config.reminder_thresholds.clone();
+                if config.reminder_expired_notice {
+                    s.push(0);
+                }
+                s.sort_unstable();
+                s.dedup();
+                s
+            },
         }
     }
 

@@ -5,7 +5,7 @@
 //! and writes rows and summary together (`portal_core::store::transact`).
 
 use futures::{StreamExt, TryStreamExt};
-use portal_core::model::{LmsGroup, LmsUser, PartnerSummary};
+use portal_core::model::{Contact, LmsGroup, LmsUser, Membership, Partner, PartnerSummary};
 use portal_core::rules::rows::build_cert_rows;
 use portal_core::rules::summary::{build_partner_summary, PartnerData};
 use portal_core::store::keys;
@@ -13,16 +13,20 @@ use portal_core::store::keys;
 use crate::http::ApiError;
 use crate::AppState;
 
-/// Rebuilds and stores the summary of `partner_id`; `None` when the
-/// partner does not exist.
-pub async fn recompute_partner(
-    state: &AppState,
-    partner_id: &str,
-) -> Result<Option<PartnerSummary>, ApiError> {
+/// The people of one partner as the rules see them: its group, the
+/// group's memberships, every contact, and the candidate users (group
+/// members plus users reached by the partner's contacts' e-mails).
+pub struct PartnerPeople {
+    pub group: Option<LmsGroup>,
+    pub memberships: Vec<Membership>,
+    pub contacts: Vec<Contact>,
+    pub users: Vec<LmsUser>,
+}
+
+/// Loads [`PartnerPeople`] of `partner` (used by the recompute and by the
+/// staff partner page, so both see the same people).
+pub async fn load_people(state: &AppState, partner: &Partner) -> Result<PartnerPeople, ApiError> {
     let store = &state.store;
-    let Some(partner) = store.get_partner(partner_id).await? else {
-        return Ok(None);
-    };
     let group: Option<LmsGroup> = match partner.lms_group_id.as_deref() {
         Some(g) => store.get_as(&keys::group_pk(g), keys::PROFILE).await?,
         None => None,
@@ -31,18 +35,11 @@ pub async fn recompute_partner(
         Some(g) => store.group_members(g).await?,
         None => Vec::new(),
     };
-    let (contacts, courses, awards, dashboard) = futures::try_join!(
-        store.all_contacts(),
-        store.all_courses(),
-        store.all_awards(),
-        store.partner_dashboard(partner_id),
-    )?;
-    // Candidate members: group members plus users reached by the partner's
-    // contacts' e-mails; the rules decide who really counts.
+    let contacts = store.all_contacts().await?;
     let mut user_ids: Vec<String> = memberships.iter().map(|m| m.user_id.clone()).collect();
     for c in contacts
         .iter()
-        .filter(|c| c.account_id.as_deref() == Some(partner_id))
+        .filter(|c| c.account_id.as_deref() == Some(partner.id.as_str()))
     {
         for link in store.lookup_email(&c.email).await? {
             user_ids.extend(link.user_id);
@@ -61,6 +58,36 @@ pub async fn recompute_partner(
         .into_iter()
         .flatten()
         .collect();
+    Ok(PartnerPeople {
+        group,
+        memberships,
+        contacts,
+        users,
+    })
+}
+
+/// Rebuilds and stores the summary of `partner_id`; `None` when the
+/// partner does not exist.
+pub async fn recompute_partner(
+    state: &AppState,
+    partner_id: &str,
+) -> Result<Option<PartnerSummary>, ApiError> {
+    let store = &state.store;
+    let Some(partner) = store.get_partner(partner_id).await? else {
+        return Ok(None);
+    };
+    let (people, courses, awards, dashboard) = futures::try_join!(
+        load_people(state, &partner),
+        async { Ok(store.all_courses().await?) },
+        async { Ok(store.all_awards().await?) },
+        async { Ok(store.partner_dashboard(partner_id).await?) },
+    )?;
+    let PartnerPeople {
+        group,
+        memberships,
+        contacts,
+        users,
+    } = people;
     let enrollments: Vec<_> =
         futures::stream::iter(users.iter().map(|u| u.id.clone()).collect::<Vec<_>>())
             .map(|id| {

@@ -77,6 +77,14 @@ pub fn hash_token(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// Reminder claim key of one certification at one stage (days before
+/// expiry; 0 = the expired notice). The expiry is part of it, so a renewed
+/// certification (new expiry) starts afresh. Written by the reminders
+/// function, read by the portal's person page (reminder history).
+pub fn reminder_key(user_id: &str, course_id: &str, expiry: DateTime<Utc>, stage: u32) -> String {
+    format!("{user_id}#{course_id}#{}#{stage}d", keys::ts(expiry))
+}
+
 /// States of a reminder claim item (`REMINDER#<key>/CLAIM`).
 pub mod claim_state {
     /// Taken by a run that is about to send (or crashed before it could).

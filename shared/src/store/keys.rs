@@ -23,6 +23,7 @@
 //! | opt-out | `OPTOUT#<lower-case e-mail>` | `OPTOUT` | | | |
 //! | web session | `SESSION#<sha256 hex>` | `SESSION` | | | idle / absolute end |
 //! | sign-in link | `LOGIN#<sha256 hex>` | `LOGIN` | | | 15 minutes |
+//! | attempt counter | `RATE#<bucket>#<sha256 hex of subject>` | `COUNT` | | | when its window ends |
 //!
 //! Ids are opaque source ids (UUIDs, CRM ids) and must not contain `#`.
 
@@ -53,6 +54,7 @@ pub mod entity {
     pub const OPTOUT: &str = "OPTOUT";
     pub const SESSION: &str = "SESSION";
     pub const LOGIN: &str = "LOGIN";
+    pub const RATE: &str = "RATE";
 }
 
 /// Timestamps inside keys: UTC, fixed width, millisecond precision, `Z`
@@ -131,6 +133,10 @@ pub fn login_pk(hash_hex: &str) -> String {
     format!("LOGIN#{hash_hex}")
 }
 pub const LOGIN_SK: &str = "LOGIN";
+pub fn rate_pk(bucket: &str, subject_hash: &str) -> String {
+    format!("RATE#{bucket}#{subject_hash}")
+}
+pub const RATE_SK: &str = "COUNT";
 
 /// Expiry-index partition of an instant: one partition per calendar month
 /// keeps partitions small while a range of a few days/months is still only

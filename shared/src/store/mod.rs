@@ -12,6 +12,7 @@
 //! - [`tasks`]: lease lock, task state (watermark, checkpoint), run records.
 //! - [`access`]: tokens by hash, reminder claims, opt-outs.
 //! - [`sessions`]: web sign-in sessions and one-time sign-in links.
+//! - [`ratelimit`]: attempt counters per client / address with a TTL.
 //! - [`entities`]: typed helpers for the model (dashboard, summaries, …).
 //! - [`transact`]: rows and the item describing them written together
 //!   (one transaction, or ordered so a failure leaves the old state).
@@ -23,6 +24,7 @@ pub mod batch;
 pub mod capacity;
 pub mod entities;
 pub mod keys;
+pub mod ratelimit;
 pub mod schema;
 pub mod sessions;
 pub mod stats;

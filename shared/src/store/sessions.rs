@@ -129,6 +129,19 @@ impl Store {
         self.put_new(item).await
     }
 
+    /// The live sign-in link of `secret` without using it (one GetItem):
+    /// what the confirmation page a mail scanner may prefetch reads.
+    pub async fn peek_login_link(
+        &self,
+        secret: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LoginLink>> {
+        let link: Option<LoginLink> = self
+            .get_as(&keys::login_pk(&hash_token(secret)), keys::LOGIN_SK)
+            .await?;
+        Ok(link.filter(|l| now < l.expires_at))
+    }
+
     /// Uses a sign-in link: `Some` exactly once, for the caller whose
     /// delete removed the item (two browsers racing on one link: one wins);
     /// an expired link is removed and reads as `None`.

@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use portal_core::config::Secret;
 use portal_core::mail::SesMailer;
 use portal_core::model::PartnerSummary;
 use portal_e2e::{TestEnv, TestEnvOptions};
@@ -22,7 +21,6 @@ use portal_sync::{Mode, TaskName};
 use serde_json::{json, Value};
 
 pub const ADMIN: &str = "web-admin-token-0123456789abcdef";
-pub const LINK_KEY: &str = "web-link-key";
 pub const SENDER: &str = "portal@web.test";
 
 pub struct World {
@@ -36,10 +34,18 @@ pub struct World {
 }
 
 pub async fn world() -> World {
+    world_with(true).await
+}
+
+/// The world with (`synced`) or without the data set in the table (tests
+/// of sign-in mechanics need only the configured admin address).
+pub async fn world_with(synced: bool) -> World {
     let env = TestEnv::start(TestEnvOptions::default())
         .await
         .expect("test env");
-    env.sync_all(Mode::Full).await;
+    if synced {
+        env.sync_all(Mode::Full).await;
+    }
     let runs: Arc<Mutex<Vec<(String, RunMode)>>> = Arc::default();
     let deps = env.deps.clone();
     let seen = runs.clone();
@@ -63,9 +69,10 @@ pub async fn world() -> World {
     ses.ensure_identity().await.expect("sender identity");
     // Unique per test: the emulator's outbox is shared by the process.
     let admin_email = format!("admin-{}@web.test", env.table.to_lowercase());
+    // The link key is the environment's (`PORTAL_LINK_KEY`), the one the
+    // sync's CRM push issued the partners' links with.
     let mut state = AppState::new(&env.config, env.store.clone())
         .with_admin_token(ADMIN)
-        .with_link_key(Secret::new(LINK_KEY))
         .with_runner(Arc::new(runner))
         .with_mailer(Arc::new(ses));
     state.admin_emails = vec![admin_email.clone()];

@@ -1,5 +1,6 @@
 //! Admin pages: the sync dashboard (`/admin/sync`: tasks, leases, runs,
-//! Run now / Reset) and tokens (`/admin/tokens`: create, list, revoke).
+//! Run now / Reset), tokens (`/admin/tokens`: create, list, revoke) and
+//! mail (`/admin/mail`: reminder and digest runs, sent and skipped).
 //! Every action goes through the admin API's own functions
 //! (`crate::admin::dispatch`) as the session's grant, so a PAM gets the
 //! API's 404 and input is validated once.
@@ -16,8 +17,9 @@ use crate::auth::require_admin;
 use crate::http::{query_pairs, ApiError, ApiResult};
 use crate::AppState;
 
-/// Calls `/api/admin/<rest>` in-process as the session.
-async fn admin_api(
+/// Calls `/api/admin/<rest>` in-process as the session (the admin routes
+/// check the grant themselves).
+pub(super) async fn admin_api(
     state: &AppState,
     req: &Request,
     s: &Session,
@@ -179,4 +181,49 @@ pub async fn revoke_token(state: &AppState, req: &Request, s: &Session, id: &str
     require_admin(&s.grant)?;
     admin_api(state, req, s, Method::DELETE, &format!("tokens/{id}"), None).await?;
     Ok(see_other("/admin/tokens?done=revoked"))
+}
+
+/// The mail jobs' task names (the reminders function's `Job::task`) and
+/// how each is titled here.
+const MAIL_JOBS: [(&str, &str); 2] = [
+    ("reminders", "Expiry reminders (daily)"),
+    ("pam-digest", "PAM digest (weekly)"),
+];
+/// Runs listed per job.
+const MAIL_RUNS: usize = 20;
+
+/// `/admin/mail`: the reminder and digest runs as the reminders function
+/// recorded them (`functions/reminders/src/summary.rs`: due, sent, mails
+/// sent / failed, skipped by reason), newest first. Read as JSON: the
+/// page shows what the record holds and needs no copy of its type.
+pub async fn mail_page(state: &AppState, s: &Session, chrome: &Chrome) -> ApiResult {
+    require_admin(&s.grant)?;
+    let mut jobs = Vec::new();
+    for (task, title) in MAIL_JOBS {
+        let runs: Vec<Value> = state.store.recent_runs(task, MAIL_RUNS).await?;
+        let runs: Vec<Value> = runs
+            .into_iter()
+            .map(|mut r| {
+                // Reasons as a list of (reason, count), largest first.
+                let mut skipped: Vec<(String, u64)> = r["skipped"]
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.replace('_', " "), v.as_u64().unwrap_or(0)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                skipped.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                r["skipped_total"] = json!(skipped.iter().map(|(_, n)| n).sum::<u64>());
+                r["skipped_list"] = json!(skipped
+                    .into_iter()
+                    .map(|(reason, n)| json!({ "reason": reason, "count": n }))
+                    .collect::<Vec<_>>());
+                r
+            })
+            .collect();
+        jobs.push(json!({ "task": task, "title": title, "runs": runs }));
+    }
+    let html = layout::render("mail.html", Some(chrome), context! { jobs => jobs })?;
+    layout::ok(html)
 }

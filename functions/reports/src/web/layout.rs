@@ -30,12 +30,19 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     for (name, src) in [
         ("base.html", include_str!("../../templates/base.html")),
         ("signin.html", include_str!("../../templates/signin.html")),
+        (
+            "signin_link.html",
+            include_str!("../../templates/signin_link.html"),
+        ),
         ("error.html", include_str!("../../templates/error.html")),
         ("home.html", include_str!("../../templates/home.html")),
         ("reports.html", include_str!("../../templates/reports.html")),
         ("report.html", include_str!("../../templates/report.html")),
         ("partner.html", include_str!("../../templates/partner.html")),
         ("sync.html", include_str!("../../templates/sync.html")),
+        ("people.html", include_str!("../../templates/people.html")),
+        ("mail.html", include_str!("../../templates/mail.html")),
+        ("person.html", include_str!("../../templates/person.html")),
         ("tokens.html", include_str!("../../templates/tokens.html")),
         (
             "signin_mail.html",
@@ -70,7 +77,14 @@ impl Chrome {
             who: s.record.who.clone(),
             admin: matches!(s.grant, Grant::Admin),
             csrf: s.csrf().to_string(),
-            synced_at: states.iter().filter_map(|t| t.watermark).max().map(minute),
+            // Sync tasks only: the reminder jobs keep a watermark in the
+            // same kind of record, and mail is not data.
+            synced_at: states
+                .iter()
+                .filter(|t| crate::runner::TASKS.contains(&t.task.as_str()))
+                .filter_map(|t| t.watermark)
+                .max()
+                .map(minute),
         })
     }
 }
@@ -194,5 +208,48 @@ mod tests {
         assert!(html.contains("&lt;b&gt;pam@x.io") && html.contains("&lt;i&gt;x"));
         assert!(html.contains(r#"href="/static/portal.css""#));
         assert!(!html.contains("<script>"), "no inline script");
+    }
+
+    #[test]
+    fn people_person_and_mail_pages_render_and_escape() {
+        let evil = "<img src=x onerror=alert(1)>";
+        let people = render(
+            "people.html",
+            Some(&chrome()),
+            context! {
+                q => evil, searched => true, too_long => false, min => 2, max => 100,
+                users => vec![serde_json::json!({"id": "u1", "name": evil, "email": "a@b.io", "active": true})],
+                contacts => vec![serde_json::json!({"name": evil, "email": "c@d.io", "partner_id": "p1", "partner_name": evil, "active": true, "lms_user_id": null})],
+                more_users => false, more_contacts => false,
+            },
+        )
+        .unwrap();
+        let person = render(
+            "person.html",
+            Some(&chrome()),
+            context! {
+                user => serde_json::json!({"id": "u1", "name": evil, "email": "a@b.io", "active": true}),
+                partners => vec![serde_json::json!({"id": "p1", "name": evil, "via": "group"})],
+                groups => Vec::<Value>::new(), contacts => Vec::<Value>::new(),
+                certs => vec![serde_json::json!({"course_id": "c1", "course_name": evil, "npcu": 2, "status": "active", "manual": true})],
+                reminders => vec![serde_json::json!({"course_name": evil, "stage": 30, "state": "sent", "error": evil})],
+                opted_out => false, stages => vec![30, 60, 90],
+            },
+        )
+        .unwrap();
+        let mail = render(
+            "mail.html",
+            Some(&chrome()),
+            context! { jobs => vec![serde_json::json!({"task": "reminders", "title": "Reminders", "runs": [
+                {"run_id": "r1", "started_at": "2026-12-01T06:00:00Z", "status": "failed", "error": evil, "due": 3, "sent": 1,
+                 "emails_sent": 1, "emails_failed": 0, "skipped_list": [{"reason": "opted out", "count": 2}]}]})] },
+        )
+        .unwrap();
+        for html in [&people, &person, &mail] {
+            assert!(!html.contains("<img"), "escaped");
+            assert!(html.contains("&lt;img"));
+        }
+        assert!(mail.contains("opted out: 2"));
+        assert!(person.contains("30, 60, 90 days"));
     }
 }

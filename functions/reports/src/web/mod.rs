@@ -14,12 +14,14 @@
 //! | [`home`] | `/`: KPIs, breakdowns, partners needing attention, sync status |
 //! | [`reports`] | `/reports/{name}`: filters, search, sort, paging, export |
 //! | [`partner`] | `/partners/{id}`: the dashboard plus staff tools |
-//! | [`admin`] | `/admin/sync`, `/admin/tokens` |
+//! | [`people`] | `/people?q=`, `/people/{user_id}`: search, a person's certifications and reminders |
+//! | [`admin`] | `/admin/sync`, `/admin/tokens`, `/admin/mail` |
 
 pub mod admin;
 pub mod home;
 pub mod layout;
 pub mod partner;
+pub mod people;
 pub mod reports;
 pub mod session;
 
@@ -132,6 +134,10 @@ pub async fn dispatch(
         ["login", "email"] if post => ("/login/email", session::login_email(state, req).await),
         ["login", "link", secret] if get => (
             "/login/link/{secret}",
+            session::login_link_page(state, req, secret).await,
+        ),
+        ["login", "link", secret] if post => (
+            "/login/link/{secret}",
             session::login_link(state, req, secret).await,
         ),
         ["logout"] if post => ("/logout", session::logout(state, req).await),
@@ -145,17 +151,25 @@ pub async fn dispatch(
             "/partners/{id}",
             signed_in(state, req, Page::Partner(id)).await,
         ),
+        ["people"] if get => ("/people", signed_in(state, req, Page::People).await),
+        ["people", id] if get => (
+            "/people/{user_id}",
+            signed_in(state, req, Page::Person(id)).await,
+        ),
         ["admin", "sync"] if get => ("/admin/sync", signed_in(state, req, Page::Sync).await),
         ["admin", "tokens"] if get => ("/admin/tokens", signed_in(state, req, Page::Tokens).await),
-        ["admin", ..] | ["partners", _, _] if post => {
+        ["admin", "mail"] if get => ("/admin/mail", signed_in(state, req, Page::Mail).await),
+        ["admin", ..] | ["partners", _, ..] if post => {
             ("(portal form)", form_post(state, req, segs).await)
         }
         ["login"]
         | ["login", "email"]
+        | ["login", "link", _]
         | ["logout"]
         | ["reports", ..]
         | ["partners", _]
-        | ["admin", "sync" | "tokens"] => ("(method)", Err(ApiError::MethodNotAllowed)),
+        | ["people", ..]
+        | ["admin", "sync" | "tokens" | "mail"] => ("(method)", Err(ApiError::MethodNotAllowed)),
         _ => return None,
     };
     Some((label, result.or_else(layout::error_for)))
@@ -166,8 +180,11 @@ enum Page<'a> {
     Reports,
     Report(&'a str),
     Partner(&'a str),
+    People,
+    Person(&'a str),
     Sync,
     Tokens,
+    Mail,
 }
 
 async fn signed_in(state: &AppState, req: &Request, page: Page<'_>) -> ApiResult {
@@ -181,8 +198,11 @@ async fn signed_in(state: &AppState, req: &Request, page: Page<'_>) -> ApiResult
         Page::Reports => reports::index(&s, &ctx),
         Page::Report(name) => Box::pin(reports::page(state, req, &s, &ctx, name)).await,
         Page::Partner(id) => Box::pin(partner::page(state, req, &s, &ctx, id)).await,
+        Page::People => Box::pin(people::search(state, req, &s, &ctx)).await,
+        Page::Person(id) => Box::pin(people::person(state, &s, &ctx, id)).await,
         Page::Sync => Box::pin(admin::sync_page(state, req, &s, &ctx)).await,
         Page::Tokens => Box::pin(admin::tokens_page(state, req, &s, &ctx, None)).await,
+        Page::Mail => Box::pin(admin::mail_page(state, &s, &ctx)).await,
     }
 }
 
@@ -200,6 +220,18 @@ async fn form_post(state: &AppState, req: &Request, segs: &[&str]) -> ApiResult 
             Box::pin(admin::revoke_token(state, req, &s, id)).await
         }
         ["partners", id, "awards"] => Box::pin(partner::add_award(state, req, &s, id, &form)).await,
+        ["partners", id, what @ ("awards" | "org-certs"), item, "remove"] => {
+            Box::pin(partner::remove(state, req, &s, id, what, item)).await
+        }
+        ["partners", id, "group"] => {
+            Box::pin(partner::group(state, req, &s, id, false, &form)).await
+        }
+        ["partners", id, "group", "clear"] => {
+            Box::pin(partner::group(state, req, &s, id, true, &form)).await
+        }
+        ["partners", id, "link", "revoke"] => {
+            Box::pin(partner::revoke_link(state, req, &s, id, &form)).await
+        }
         _ => Err(ApiError::NotFound),
     }
 }

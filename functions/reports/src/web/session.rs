@@ -8,10 +8,12 @@
 
 use chrono::Utc;
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
-use lambda_http::{Body, Request, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
 use minijinja::context;
 use portal_core::access::{constant_time_eq, generate_token, Grant};
 use portal_core::mail::Email;
+use portal_core::store::ratelimit::{RateDecision, RateLimit};
 use portal_core::store::sessions::{login_link_ttl, session_max, LoginLink, SessionRecord};
 use portal_core::store::{keys::normalize_email, TokenKind, TokenRecord};
 
@@ -205,6 +207,9 @@ pub async fn login_token(state: &AppState, req: &Request) -> ApiResult {
     if !login_csrf_ok(req, &form) {
         return forged();
     }
+    if let Some(r) = over_limit(state, req, None).await? {
+        return Ok(r);
+    }
     let token = form.get("token").unwrap_or_default().trim().to_string();
     match crate::auth::resolve(state, &token).await? {
         Some(g @ (Grant::Admin | Grant::Pam { .. })) if !token.is_empty() => {
@@ -220,6 +225,73 @@ pub async fn login_token(state: &AppState, req: &Request) -> ApiResult {
             Some("That token is not valid. Check it and try again."),
         ),
     }
+}
+
+/// Sign-in attempts (`POST /login`, `POST /login/email`) one client may
+/// make: far above a person mistyping, far below guessing at any useful
+/// rate.
+pub const LOGIN_PER_CLIENT: RateLimit = RateLimit {
+    max: 20,
+    window: chrono::Duration::minutes(15),
+};
+/// Sign-in links one address may be sent, from any number of clients: a
+/// mailbox is not flooded however many machines ask.
+pub const LOGIN_PER_EMAIL: RateLimit = RateLimit {
+    max: 5,
+    window: chrono::Duration::minutes(15),
+};
+
+/// The client's address: API Gateway's `sourceIp` (the TCP peer it saw;
+/// a client-set `X-Forwarded-For` cannot change it), else — served
+/// locally, where there is no request context — the first
+/// `X-Forwarded-For` entry.
+pub fn client_ip(req: &Request) -> String {
+    #[allow(irrefutable_let_patterns)] // one variant with this crate's features
+    if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() {
+        if let Some(ip) = ctx.http.source_ip.as_deref().filter(|s| !s.is_empty()) {
+            return ip.to_string();
+        }
+    }
+    req.headers()
+        .get("x-forwarded-for")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split(',').next())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("local")
+        .to_string()
+}
+
+/// Counts this attempt against the client's limit (`email: None`) or the
+/// address's; `Some(429 page)` when over it.
+async fn over_limit(
+    state: &AppState,
+    req: &Request,
+    email: Option<&str>,
+) -> Result<Option<Response<Body>>, ApiError> {
+    let (bucket, subject, limit) = match email {
+        None => ("login-ip", client_ip(req), LOGIN_PER_CLIENT),
+        Some(e) => ("login-email", e.to_string(), LOGIN_PER_EMAIL),
+    };
+    let decision = state
+        .store
+        .count_attempt(bucket, &subject, limit, Utc::now())
+        .await?;
+    let RateDecision::Limited { retry_after, .. } = decision else {
+        return Ok(None);
+    };
+    tracing::warn!(bucket, "sign-in rate limit reached");
+    let secs = retry_after.num_seconds().max(1);
+    let minutes = (secs + 59) / 60;
+    let message = format!(
+        "Too many sign-in attempts. Please wait {minutes} minute{} and try again.",
+        if minutes == 1 { "" } else { "s" }
+    );
+    let mut r = sign_in_page(req, StatusCode::TOO_MANY_REQUESTS, Some(&message))?;
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    Ok(Some(r))
 }
 
 /// The grant an e-mail address signs in with: an admin address, or the
@@ -249,6 +321,9 @@ pub async fn login_email(state: &AppState, req: &Request) -> ApiResult {
     if !login_csrf_ok(req, &form) {
         return forged();
     }
+    if let Some(r) = over_limit(state, req, None).await? {
+        return Ok(r);
+    }
     let email = normalize_email(form.get("email").unwrap_or_default());
     if !email.contains('@') || email.len() > 254 {
         return sign_in_page(
@@ -256,6 +331,11 @@ pub async fn login_email(state: &AppState, req: &Request) -> ApiResult {
             StatusCode::BAD_REQUEST,
             Some("Enter an e-mail address."),
         );
+    }
+    // Counted before the address is looked up: known and unknown
+    // addresses reach their limit alike and get the same answer.
+    if let Some(r) = over_limit(state, req, Some(&email)).await? {
+        return Ok(r);
     }
     let Some(mailer) = &state.mailer else {
         return sign_in_page(
@@ -297,8 +377,31 @@ pub async fn login_email(state: &AppState, req: &Request) -> ApiResult {
     sign_in_page(req, StatusCode::OK, Some(LINK_SENT))
 }
 
-/// `GET /login/link/{secret}`: uses the one-time link and signs in.
+/// `GET /login/link/{secret}`: a page with a "Sign in" button, nothing
+/// used. Mail scanners and link previewers open links before the person
+/// does; if the GET spent the link, the person's own click would fail.
+pub async fn login_link_page(state: &AppState, req: &Request, secret: &str) -> ApiResult {
+    match state.store.peek_login_link(secret, Utc::now()).await? {
+        Some(link) => {
+            let html = layout::render(
+                "signin_link.html",
+                None,
+                context! { email => &link.email, action => format!("/login/link/{secret}") },
+            )?;
+            Ok(layout::page(StatusCode::OK, html))
+        }
+        None => sign_in_page(req, StatusCode::BAD_REQUEST, Some(LINK_USED)),
+    }
+}
+
+/// `POST /login/link/{secret}`: uses the one-time link and signs in. The
+/// form needs no anti-forgery token — the secret in its address is what
+/// authorises it — but a post from another site is refused, so no page
+/// elsewhere can sign a visitor in as someone else with a link of its own.
 pub async fn login_link(state: &AppState, req: &Request, secret: &str) -> ApiResult {
+    if !same_origin(state, req) {
+        return forged();
+    }
     match state.store.take_login_link(secret, Utc::now()).await? {
         Some(link) => match grant_of(link.kind, link.scope) {
             Some(g) => start(state, req, &g, link.email, "/").await,
@@ -306,6 +409,37 @@ pub async fn login_link(state: &AppState, req: &Request, secret: &str) -> ApiRes
         },
         None => sign_in_page(req, StatusCode::BAD_REQUEST, Some(LINK_USED)),
     }
+}
+
+/// Whether a form post may come from another site. Browsers say so in
+/// `Sec-Fetch-Site`; where that is missing, an `Origin` naming another
+/// site refuses it. `Origin: null` is what our own pages send (they set
+/// `Referrer-Policy: no-referrer`) and tells nothing; a post with neither
+/// header (a script, an old client) is let through.
+fn same_origin(state: &AppState, req: &Request) -> bool {
+    let h = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    if let Some(site) = h("sec-fetch-site") {
+        return site == "same-origin" || site == "none";
+    }
+    let Some(origin) = h("origin").filter(|o| o != "null") else {
+        return true;
+    };
+    let host_ok = h("host").is_some_and(|host| {
+        origin
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(&host))
+    });
+    // Behind a custom domain the Host may be the API's own name.
+    let configured_ok = state
+        .public_base_url
+        .as_deref()
+        .is_some_and(|b| b.trim_end_matches('/').eq_ignore_ascii_case(&origin));
+    host_ok || configured_ok
 }
 
 const LINK_USED: &str =
