@@ -64,6 +64,8 @@ pub fn ts(t: DateTime<Utc>) -> String {
 pub fn partner_pk(id: &str) -> String {
     format!("PARTNER#{id}")
 }
+/// Sort-key prefix of a partner's dashboard rows.
+pub const CERT_PREFIX: &str = "CERT#";
 pub fn cert_sk(user_id: &str, course_id: &str) -> String {
     format!("CERT#{user_id}#{course_id}")
 }
