@@ -66,7 +66,7 @@ impl RetryPolicy {
         }
     }
 
-    pub(crate) fn delay(&self, retry: u32) -> Duration {
+    fn delay(&self, retry: u32) -> Duration {
         let exp = self
             .base_delay
             .saturating_mul(1u32.checked_shl(retry.min(20)).unwrap_or(u32::MAX))
