@@ -21,6 +21,7 @@
 //! | access token | `TOKEN#<sha256 hex>` | `TOKEN` | `TOKEN` / token id | | optional |
 //! | reminder claim | `REMINDER#<key>` | `CLAIM` | | | yes |
 //! | opt-out | `OPTOUT#<lower-case e-mail>` | `OPTOUT` | | | |
+//! | mail suppression (hard bounce, complaint) | `SUPPRESS#<lower-case e-mail>` | `SUPPRESS` | | | |
 //! | web session | `SESSION#<sha256 hex>` | `SESSION` | | | idle / absolute end |
 //! | sign-in link | `LOGIN#<sha256 hex>` | `LOGIN` | | | 15 minutes |
 //!
@@ -51,6 +52,7 @@ pub mod entity {
     pub const TOKEN: &str = "TOKEN";
     pub const REMINDER: &str = "REMINDER";
     pub const OPTOUT: &str = "OPTOUT";
+    pub const SUPPRESSION: &str = "SUPPRESS";
     pub const SESSION: &str = "SESSION";
     pub const LOGIN: &str = "LOGIN";
 }
@@ -127,6 +129,10 @@ pub fn optout_pk(email: &str) -> String {
     format!("OPTOUT#{}", normalize_email(email))
 }
 pub const OPTOUT_SK: &str = "OPTOUT";
+pub fn suppression_pk(email: &str) -> String {
+    format!("SUPPRESS#{}", normalize_email(email))
+}
+pub const SUPPRESSION_SK: &str = "SUPPRESS";
 pub fn session_pk(hash_hex: &str) -> String {
     format!("SESSION#{hash_hex}")
 }

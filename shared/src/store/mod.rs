@@ -11,6 +11,7 @@
 //!   `put_if_changed` (content hash, no write for an unchanged item).
 //! - [`tasks`]: lease lock, task state (watermark, checkpoint), run records.
 //! - [`access`]: tokens by hash, reminder claims, opt-outs.
+//! - [`suppressions`]: addresses SES reported as hard-bounced or complaining.
 //! - [`sessions`]: web sign-in sessions and one-time sign-in links.
 //! - [`entities`]: typed helpers for the model (dashboard, summaries, …).
 //! - [`transact`]: rows and the item describing them written together
@@ -29,6 +30,7 @@ pub mod pages;
 pub mod schema;
 pub mod sessions;
 pub mod stats;
+pub mod suppressions;
 pub mod tasks;
 pub mod transact;
 
