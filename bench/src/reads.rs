@@ -30,6 +30,15 @@ pub const REPORTS: &[&str] = &[
 ];
 /// All-partner reports: DESIGN.md says they read per-partner summaries.
 const ALL_PARTNER: &[&str] = &["overview", "leaderboard", "gaps", "owners"];
+/// Row reports that page in DynamoDB by cursor (functions/reports/src/paged.rs):
+/// a JSON page reads at most twice its `limit`, whatever the data size.
+const CURSOR_PAGED: &[&str] = &["user-certifications", "expiring", "contacts-not-in-lms"];
+/// Partners of the `ref` data set, and the scale the projection is for.
+const REF_PARTNERS: f64 = 1_200.0;
+const PROJECTED_SCALE: f64 = 10.0;
+/// API Gateway's timeout and the reports function's memory.
+const LIMIT_MS: f64 = 30_000.0;
+const LIMIT_MB: f64 = 512.0;
 
 const ADMIN_TOKEN: &str = "bench-admin-token";
 const LINK_KEY: &str = "bench-link-key";
@@ -37,6 +46,8 @@ const LINK_KEY: &str = "bench-link-key";
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteReads {
     pub route: String,
+    /// The request as measured (path and query), when it has a query.
+    pub request: String,
     pub status: u16,
     pub ms: f64,
     pub requests: u64,
@@ -50,6 +61,10 @@ pub struct RouteReads {
 pub struct Reads {
     pub summaries: usize,
     pub routes: Vec<RouteReads>,
+    /// The row report's paging compared: its first cursor page, the page
+    /// its `next_cursor` leads to, and offset paging (`page=1`, the web
+    /// pages' way: the whole set read and sorted).
+    pub paging: Vec<RouteReads>,
     pub dashboards: Vec<RouteReads>,
     pub reminders_items_read: u64,
     pub reminders_due: u64,
@@ -104,6 +119,7 @@ async fn get(
     let ops = ops_of(&d);
     Ok(RouteReads {
         route: path.split('?').next().unwrap_or(path).to_string(),
+        request: path.to_string(),
         status: resp.status().as_u16(),
         ms,
         requests: d.total_requests(),
@@ -111,6 +127,54 @@ async fn get(
         read_units: d.total().read_units,
         ops,
     })
+}
+
+impl RouteReads {
+    /// The route, or the request when it has a query (a cursor shortened).
+    fn label(&self) -> String {
+        if !self.request.contains('?') {
+            return self.route.clone();
+        }
+        match self.request.split_once("cursor=") {
+            Some((head, _)) => format!("{head}cursor=…"),
+            None => self.request.clone(),
+        }
+    }
+}
+
+/// The `next_cursor` of the JSON answer to `path`.
+async fn next_cursor(
+    state: &portal_reports::AppState,
+    path: &str,
+) -> anyhow::Result<Option<String>> {
+    let req = lambda_http::http::Request::builder()
+        .method("GET")
+        .uri(format!("http://localhost{path}"))
+        .header("host", "localhost")
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .body(lambda_http::Body::Empty)?;
+    let resp = portal_reports::routes::handle(state, req)
+        .await
+        .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+    let v: serde_json::Value = serde_json::from_slice(resp.body().as_ref())?;
+    Ok(v["next_cursor"].as_str().map(str::to_string))
+}
+
+/// Items read, time and data a request of `x` would take at 10× `ref`: a
+/// cursor page reads the same (bounded by its `limit`), every other read
+/// grows with the data (the partners, their rows, users and contacts all
+/// scale together in the generator).
+fn projected(x: &RouteReads, summaries: usize) -> (f64, f64, f64) {
+    let name = x.route.rsplit('/').next().unwrap_or("");
+    let cursor_page = CURSOR_PAGED.contains(&name) && !x.request.contains("page=");
+    let scale = if cursor_page {
+        1.0
+    } else {
+        REF_PARTNERS * PROJECTED_SCALE / summaries.max(1) as f64
+    };
+    // A read unit (eventually consistent) is half of 4 KB: the data read.
+    let mb = x.read_units * 8.0 / 1024.0;
+    (x.items_read as f64 * scale, x.ms * scale, mb * scale)
 }
 
 /// Runs every report route, `dashboards` partner dashboards (JSON by admin
@@ -129,6 +193,13 @@ pub async fn measure(
     for r in REPORTS {
         routes.push(get(&state, store, &format!("/api/reports/{r}"), true).await?);
     }
+    let mut paging = Vec::new();
+    let first = "/api/reports/user-certifications?limit=100";
+    paging.push(get(&state, store, first, true).await?);
+    if let Some(c) = next_cursor(&state, first).await? {
+        paging.push(get(&state, store, &format!("{first}&cursor={c}"), true).await?);
+    }
+    paging.push(get(&state, store, &format!("{first}&page=1"), true).await?);
     let mut dash = Vec::new();
     for s in summaries.iter().take(dashboards) {
         let pid = &s.partner_id;
@@ -178,6 +249,7 @@ pub async fn measure(
     Ok(Reads {
         summaries: summaries.len(),
         routes,
+        paging,
         dashboards: dash,
         // Only the reads of the due certifications count against "items
         // due"; the lock/claim bookkeeping is GetItem/PutItem.
@@ -201,7 +273,12 @@ pub async fn measure(
 pub fn section(r: &Reads, data_label: &str) -> Section {
     let mut s = Section::new("4", "Reads per report route, dashboard and reminder run");
     let mut md = String::from("| route | HTTP | DynamoDB requests | items read | by operation | handler ms |\n|---|---:|---:|---:|---|---:|\n");
-    for x in r.routes.iter().chain(r.dashboards.iter()) {
+    for x in r
+        .routes
+        .iter()
+        .chain(r.paging.iter())
+        .chain(r.dashboards.iter())
+    {
         let ops = x
             .ops
             .iter()
@@ -210,7 +287,7 @@ pub fn section(r: &Reads, data_label: &str) -> Section {
             .join(", ");
         md.push_str(&format!(
             "| `{}` | {} | {} | {} | {} | {} |\n",
-            x.route,
+            x.label(),
             x.status,
             x.requests,
             x.items_read,
@@ -239,6 +316,34 @@ pub fn section(r: &Reads, data_label: &str) -> Section {
         } else {
             row
         });
+    }
+    // Items read per request and the projection at 10× ref, per route.
+    for x in r.routes.iter().chain(r.paging.iter()) {
+        let (items, ms, mb) = projected(x, r.summaries);
+        let name = x.route.rsplit('/').next().unwrap_or("");
+        let label = x.label();
+        let mut row = Row::new(
+            format!("{label}: items read / request, at 10× ref"),
+            format!(
+                "{} → {:.0} (≈ {:.0} ms, {:.1} MB read)",
+                x.items_read, items, ms, mb
+            ),
+        );
+        let fits = ms <= LIMIT_MS && mb <= LIMIT_MB;
+        row = if CURSOR_PAGED.contains(&name) && !x.request.contains("page=") {
+            // Every measured cursor request uses the default page size.
+            let limit = u64::from(portal_core::reports::params::DEFAULT_LIMIT);
+            row.target(
+                format!("≤ 2× limit ({}) items; < 30 s, < 512 MB", 2 * limit),
+                x.status == 200 && x.items_read <= 2 * limit && fits,
+            )
+        } else {
+            row.target("< 30 s and < 512 MB at 10× ref", x.status == 200 && fits)
+        };
+        if x.request.contains("page=") {
+            row = row.note("offset paging (the web pages): reads and sorts the whole set");
+        }
+        s.rows.push(row);
     }
     for x in &r.dashboards {
         let queries = x.ops.get("Query").map_or(0, |o| o.requests);
