@@ -184,8 +184,17 @@ fn searched<T: ReportRow>(row: T, q: &ReportQuery) -> Option<T> {
 /// Where a page starts: the request's cursor, decoded and checked against
 /// the query's fingerprint before anything is read.
 struct Start {
+    name: String,
     scope: String,
     pos: Option<Position>,
+}
+
+/// What a page walks: the Queries in order, whether rows are filtered
+/// beyond their partner, and where an item's partner id is.
+struct Source {
+    specs: Vec<QuerySpec>,
+    row_filtered: bool,
+    partner_of: fn(&Item) -> Option<String>,
 }
 
 fn start(name: &str, q: &ReportQuery) -> Result<Start, ApiError> {
@@ -194,7 +203,11 @@ fn start(name: &str, q: &ReportQuery) -> Result<Start, ApiError> {
         Some(c) => Some(decode_cursor(c, &scope).map_err(cursor_error)?),
         None => None,
     };
-    Ok(Start { scope, pos })
+    Ok(Start {
+        name: name.to_string(),
+        scope,
+        pos,
+    })
 }
 
 /// Walks `specs` from the request's cursor until `limit` rows are built
@@ -202,19 +215,21 @@ fn start(name: &str, q: &ReportQuery) -> Result<Start, ApiError> {
 /// of one item with its partner's summary.
 async fn walk_page<T, F>(
     state: &AppState,
-    name: &str,
     q: &ReportQuery,
     start: Start,
     partners: &mut Partners,
-    specs: Vec<QuerySpec>,
-    row_filtered: bool,
-    partner_of: fn(&Item) -> Option<String>,
+    source: Source,
     mut build: F,
 ) -> Result<(Vec<T>, Option<String>), ApiError>
 where
     F: FnMut(Item, &PartnerSummary) -> Result<Option<T>, ApiError>,
 {
-    let Start { scope, pos } = start;
+    let Start { name, scope, pos } = start;
+    let Source {
+        specs,
+        row_filtered,
+        partner_of,
+    } = source;
     let mut walk = match &pos {
         Some(pos) => Walk::resume(specs, pos).map_err(cursor_error)?,
         None => Walk::new(specs),
@@ -269,7 +284,7 @@ where
         }
     };
     tracing::debug!(
-        report = name,
+        report = name.as_str(),
         rows = rows.len(),
         items_read = walk.items_read,
         queries = walk.requests,
@@ -337,28 +352,23 @@ pub async fn user_certifications(
     };
     let row_filtered =
         q.status.is_some() || q.course.is_some() || q.category.is_some() || q.search.is_some();
-    let (rows, next) = walk_page(
-        state,
-        name,
-        q,
-        start,
-        &mut partners,
+    let source = Source {
         specs,
         row_filtered,
-        cert_partner,
-        |item, s| {
-            let c = partner_cert_row(item)?;
-            let row = rows::user_cert_rows(
-                s,
-                std::slice::from_ref(&c.row),
-                &filter,
-                now,
-                state.warning_days,
-            )
-            .pop();
-            Ok(row.and_then(|r| searched(r, q)))
-        },
-    )
+        partner_of: cert_partner,
+    };
+    let (rows, next) = walk_page(state, q, start, &mut partners, source, |item, s| {
+        let c = partner_cert_row(item)?;
+        let row = rows::user_cert_rows(
+            s,
+            std::slice::from_ref(&c.row),
+            &filter,
+            now,
+            state.warning_days,
+        )
+        .pop();
+        Ok(row.and_then(|r| searched(r, q)))
+    })
     .await?;
     respond(name, q, rows, next)
 }
@@ -382,24 +392,19 @@ pub async fn expiring(state: &AppState, grant: &Grant, name: &str, q: &ReportQue
         || q.course.is_some()
         || q.category.is_some()
         || q.search.is_some();
-    let (rows, next) = walk_page(
-        state,
-        name,
-        q,
-        start,
-        &mut partners,
+    let source = Source {
         specs,
         row_filtered,
-        cert_partner,
-        |item, s| {
-            let c = partner_cert_row(item)?;
-            if !filter.matches(&c.row, c.row.status(now, state.warning_days)) {
-                return Ok(None);
-            }
-            let row = rows::expiring_rows([(s, &c.row)], now, days).pop();
-            Ok(row.and_then(|r| searched(r, q)))
-        },
-    )
+        partner_of: cert_partner,
+    };
+    let (rows, next) = walk_page(state, q, start, &mut partners, source, |item, s| {
+        let c = partner_cert_row(item)?;
+        if !filter.matches(&c.row, c.row.status(now, state.warning_days)) {
+            return Ok(None);
+        }
+        let row = rows::expiring_rows([(s, &c.row)], now, days).pop();
+        Ok(row.and_then(|r| searched(r, q)))
+    })
     .await?;
     respond(name, q, rows, next)
 }
@@ -416,22 +421,17 @@ pub async fn contacts_not_in_lms(
     let start = start(name, q)?;
     let mut partners = Partners::of(state, grant, q).await?;
     let specs = vec![QuerySpec::partition(entity::CONTACT).index(schema::GSI1)];
-    let (rows, next) = walk_page(
-        state,
-        name,
-        q,
-        start,
-        &mut partners,
+    let source = Source {
         specs,
-        true,
-        contact_partner,
-        |item, s| {
-            let c: Contact = item_as(item)?;
-            let scored = rows::score([s], now, state.warning_days, &state.tiers);
-            let row = rows::contacts_not_in_lms(std::slice::from_ref(&c), &scored).pop();
-            Ok(row.and_then(|r| searched(r, q)))
-        },
-    )
+        row_filtered: true,
+        partner_of: contact_partner,
+    };
+    let (rows, next) = walk_page(state, q, start, &mut partners, source, |item, s| {
+        let c: Contact = item_as(item)?;
+        let scored = rows::score([s], now, state.warning_days, &state.tiers);
+        let row = rows::contacts_not_in_lms(std::slice::from_ref(&c), &scored).pop();
+        Ok(row.and_then(|r| searched(r, q)))
+    })
     .await?;
     respond(name, q, rows, next)
 }
