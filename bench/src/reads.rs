@@ -31,6 +31,15 @@ pub const REPORTS: &[&str] = &[
 /// All-partner reports: they read per-partner summaries
 /// (docs/source-contract.md).
 const ALL_PARTNER: &[&str] = &["overview", "leaderboard", "gaps", "owners"];
+/// Row reports that page in DynamoDB by cursor (functions/reports/src/paged.rs):
+/// a JSON page reads at most twice its `limit`, whatever the data size.
+const CURSOR_PAGED: &[&str] = &["user-certifications", "expiring", "contacts-not-in-lms"];
+/// Partners of the `ref` data set, and the scale the projection is for.
+const REF_PARTNERS: f64 = 1_200.0;
+const PROJECTED_SCALE: f64 = 10.0;
+/// API Gateway's timeout and the reports function's memory.
+const LIMIT_MS: f64 = 30_000.0;
+const LIMIT_MB: f64 = 512.0;
 
 const ADMIN_TOKEN: &str = "bench-admin-token";
 const LINK_KEY: &str = "bench-link-key";
@@ -38,6 +47,8 @@ const LINK_KEY: &str = "bench-link-key";
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteReads {
     pub route: String,
+    /// The request as measured (path and query), when it has a query.
+    pub request: String,
     pub status: u16,
     pub ms: f64,
     pub requests: u64,
@@ -51,6 +62,10 @@ pub struct RouteReads {
 pub struct Reads {
     pub summaries: usize,
     pub routes: Vec<RouteReads>,
+    /// The row report's paging compared: its first cursor page, the page
+    /// its `next_cursor` leads to, and offset paging (`page=1`, the web
+    /// pages' way: the whole set read and sorted).
+    pub paging: Vec<RouteReads>,
     pub dashboards: Vec<RouteReads>,
     pub reminders_items_read: u64,
     pub reminders_due: u64,
@@ -105,6 +120,7 @@ async fn get(
     let ops = ops_of(&d);
     Ok(RouteReads {
         route: path.split('?').next().unwrap_or(path).to_string(),
+        request: path.to_string(),
         status: resp.status().as_u16(),
         ms,
         requests: d.total_requests(),
@@ -112,6 +128,87 @@ async fn get(
         read_units: d.total().read_units,
         ops,
     })
+}
+
+impl RouteReads {
+    /// The route, or the request when it has a query (a cursor shortened).
+    fn label(&self) -> String {
+        if !self.request.contains('?') {
+            return self.route.clone();
+        }
+        match self.request.split_once("cursor=") {
+            Some((head, _)) => format!("{head}cursor=…"),
+            None => self.request.clone(),
+        }
+    }
+}
+
+/// The `next_cursor` of the JSON answer to `path`.
+async fn next_cursor(
+    state: &portal_reports::AppState,
+    path: &str,
+) -> anyhow::Result<Option<String>> {
+    let req = lambda_http::http::Request::builder()
+        .method("GET")
+        .uri(format!("http://localhost{path}"))
+        .header("host", "localhost")
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .body(lambda_http::Body::Empty)?;
+    let resp = portal_reports::routes::handle(state, req)
+        .await
+        .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+    let v: serde_json::Value = serde_json::from_slice(resp.body().as_ref())?;
+    Ok(v["next_cursor"].as_str().map(str::to_string))
+}
+
+/// One DynamoDB request from Lambda in the region (a Query page of up to
+/// 1 MB, a GetItem), taken as sequential: the projection's time unit. The
+/// emulator's own latency is not DynamoDB's, so measured ms do not scale.
+const REQUEST_MS: f64 = 30.0;
+/// Memory per MB of items read: the items parsed plus the rows built from
+/// them (an estimate, ≈ 3×).
+const MEMORY_PER_MB: f64 = 3.0;
+
+/// What a request of `x` would take at 10× `ref`.
+struct Projection {
+    items: f64,
+    requests: f64,
+    ms: f64,
+    data_mb: f64,
+    memory_mb: f64,
+}
+
+/// A cursor page reads the same at any size (bounded by its `limit`);
+/// every other read grows with the data (partners, their rows, users and
+/// contacts all scale together in the generator): its items and data by
+/// the scale, its requests to at least one per MB read, and — when it
+/// already sends one request per group or partner — by the scale too.
+fn projected(x: &RouteReads, summaries: usize) -> Projection {
+    let name = x.route.rsplit('/').next().unwrap_or("");
+    let cursor_page = CURSOR_PAGED.contains(&name) && !x.request.contains("page=");
+    let scale = if cursor_page {
+        1.0
+    } else {
+        REF_PARTNERS * PROJECTED_SCALE / summaries.max(1) as f64
+    };
+    // A read unit (eventually consistent) is half of 4 KB: the data read.
+    let data_mb = x.read_units * 8.0 / 1024.0 * scale;
+    let per_entity = x.requests as f64 >= summaries as f64 / 2.0 && !cursor_page;
+    let requests = if cursor_page {
+        x.requests as f64
+    } else if per_entity {
+        x.requests as f64 * scale
+    } else {
+        (x.requests as f64).max(data_mb.ceil())
+    };
+    let ms = requests * REQUEST_MS;
+    Projection {
+        items: x.items_read as f64 * scale,
+        requests,
+        ms,
+        data_mb,
+        memory_mb: data_mb * MEMORY_PER_MB,
+    }
 }
 
 /// Runs every report route, `dashboards` partner dashboards (JSON by admin
@@ -130,6 +227,13 @@ pub async fn measure(
     for r in REPORTS {
         routes.push(get(&state, store, &format!("/api/reports/{r}"), true).await?);
     }
+    let mut paging = Vec::new();
+    let first = "/api/reports/user-certifications?limit=100";
+    paging.push(get(&state, store, first, true).await?);
+    if let Some(c) = next_cursor(&state, first).await? {
+        paging.push(get(&state, store, &format!("{first}&cursor={c}"), true).await?);
+    }
+    paging.push(get(&state, store, &format!("{first}&page=1"), true).await?);
     let mut dash = Vec::new();
     for s in summaries.iter().take(dashboards) {
         let pid = &s.partner_id;
@@ -179,6 +283,7 @@ pub async fn measure(
     Ok(Reads {
         summaries: summaries.len(),
         routes,
+        paging,
         dashboards: dash,
         // Only the reads of the due certifications count against "items
         // due"; the lock/claim bookkeeping is GetItem/PutItem.
@@ -202,7 +307,12 @@ pub async fn measure(
 pub fn section(r: &Reads, data_label: &str) -> Section {
     let mut s = Section::new("4", "Reads per report route, dashboard and reminder run");
     let mut md = String::from("| route | HTTP | DynamoDB requests | items read | by operation | handler ms |\n|---|---:|---:|---:|---|---:|\n");
-    for x in r.routes.iter().chain(r.dashboards.iter()) {
+    for x in r
+        .routes
+        .iter()
+        .chain(r.paging.iter())
+        .chain(r.dashboards.iter())
+    {
         let ops = x
             .ops
             .iter()
@@ -211,7 +321,7 @@ pub fn section(r: &Reads, data_label: &str) -> Section {
             .join(", ");
         md.push_str(&format!(
             "| `{}` | {} | {} | {} | {} | {} |\n",
-            x.route,
+            x.label(),
             x.status,
             x.requests,
             x.items_read,
@@ -240,6 +350,49 @@ pub fn section(r: &Reads, data_label: &str) -> Section {
         } else {
             row
         });
+    }
+    // Items read per request and the projection at 10× ref, per route.
+    for x in r.routes.iter().chain(r.paging.iter()) {
+        let p = projected(x, r.summaries);
+        let name = x.route.rsplit('/').next().unwrap_or("");
+        let label = x.label();
+        let mut row = Row::new(
+            format!("{label}: items read / request → at 10× ref"),
+            format!(
+                "{} → {:.0} ({:.0} requests ≈ {:.1} s, {:.1} MB read ≈ {:.0} MB memory)",
+                x.items_read,
+                p.items,
+                p.requests,
+                p.ms / 1e3,
+                p.data_mb,
+                p.memory_mb
+            ),
+        );
+        let fits = p.ms <= LIMIT_MS && p.memory_mb <= LIMIT_MB;
+        let cursor_page = CURSOR_PAGED.contains(&name) && !x.request.contains("page=");
+        // Every measured cursor request uses the default page size.
+        let limit = u64::from(portal_core::reports::params::DEFAULT_LIMIT);
+        row = if cursor_page && name == "contacts-not-in-lms" {
+            // Contacts with an LMS user are skipped: always a bounded scan.
+            let bound = portal_reports::paged::SCAN_ITEMS as u64;
+            row.target(
+                format!("≤ {bound} items (bounded scan); < 30 s, < 512 MB"),
+                x.status == 200 && x.items_read <= bound && fits,
+            )
+        } else if cursor_page {
+            row.target(
+                format!("≤ 2× limit ({}) items; < 30 s, < 512 MB", 2 * limit),
+                x.status == 200 && x.items_read <= 2 * limit && fits,
+            )
+        } else {
+            row.target("< 30 s and < 512 MB at 10× ref", x.status == 200 && fits)
+        };
+        if x.request.contains("page=") {
+            row = row.note("offset paging (the web pages): reads and sorts the whole set");
+        } else if name == "orphans" {
+            row = row.note("whole set: users, contacts and one Query per group (admin only)");
+        }
+        s.rows.push(row);
     }
     for x in &r.dashboards {
         let queries = x.ops.get("Query").map_or(0, |o| o.requests);
@@ -285,6 +438,11 @@ pub fn section(r: &Reads, data_label: &str) -> Section {
             )
         }),
     );
+    s.notes.push(format!(
+        "Projection at 10× ref ({} partners): cursor pages read the same at any size; every other read scales with the data from this run's {} partners; time = requests × {REQUEST_MS} ms (sequential DynamoDB requests; the emulator's latency is not DynamoDB's), memory ≈ {MEMORY_PER_MB}× the data read.",
+        REF_PARTNERS * PROJECTED_SCALE,
+        r.summaries
+    ));
     s.notes.push(format!("Data: {data_label}, after the full sync of measurement 2. Handlers called in-process (portal_reports::routes::handle, portal_reminders::run) against moto; 'items read' = items returned by DynamoDB to the handler."));
     s.raw = serde_json::to_value(r).unwrap_or_default();
     s

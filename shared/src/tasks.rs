@@ -180,6 +180,8 @@ pub enum Step {
     Done,
     /// Continue later from this cursor (task-specific JSON, < 300 KB).
     Checkpoint(Value),
+    /// Done except for what the message names: the run ends `partial`.
+    Partial(String),
 }
 
 /// Outcome of [`TaskRun::begin`].
@@ -336,6 +338,7 @@ impl TaskRun {
         let (status, error) = match &result {
             Ok(Step::Done) => (RunStatus::Succeeded, None),
             Ok(Step::Checkpoint(_)) => (RunStatus::Checkpointed, None),
+            Ok(Step::Partial(m)) => (RunStatus::Partial, Some(m.clone())),
             Err(e) => (RunStatus::Failed, Some(e.clone())),
         };
         let mut state = self.state.clone();
@@ -360,8 +363,9 @@ impl TaskRun {
             }
             // A failed run drops its checkpoint: the next run starts over,
             // which is safe (writes are idempotent) and avoids resuming from
-            // a cursor that may be the cause of the failure.
-            Err(_) => state.checkpoint = None,
+            // a cursor that may be the cause of the failure. A partial one
+            // keeps the watermark for the same reason.
+            Ok(Step::Partial(_)) | Err(_) => state.checkpoint = None,
         }
         let mut bookkeeping_error = None;
         if let Err(e) = self.store.put_task_state(&state).await {

@@ -8,7 +8,8 @@
 //! - reports: secrets, every route including every admin action, the
 //!   portal's sign-in (attempt counter, session) and pages with reads of
 //!   their own, and a large export (S3);
-//! - reminders: the secret, the reminder run and the PAM digest;
+//! - reminders: the secret, an SES bounce from SNS (a suppression), the
+//!   reminder run and the PAM digest;
 //! - and the converse: the same calls with one needed statement removed
 //!   are refused, and the refused admin action leaves the partner as it was.
 //!
@@ -299,6 +300,7 @@ async fn world_with(extra_env: &[(&str, &str)], synced: bool) -> World {
     emu.create_bucket(&bucket).await.expect("export bucket");
     params.insert("SenderIdentity".into(), SENDER.into());
     params.insert("SesConfigurationSet".into(), String::new());
+    params.insert("MailConfigurationSet".into(), format!("{STACK}-mail"));
     World {
         stack: Stack {
             table: env.table.clone(),
@@ -918,10 +920,36 @@ async fn reminders_mail_with_only_their_template_policy() {
 
     w.enforce(true).await;
     w.read_secrets("RemindersFunction", &sdk).await;
+    // An SES bounce through the SNS subscription: a suppression written.
+    let bounced = "bounced@iam.portal.test";
+    let notification = json!({
+        "eventType": "Bounce",
+        "bounce": {"bounceType": "Permanent", "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": bounced}],
+            "timestamp": "2026-11-22T10:00:00.000Z", "feedbackId": "f-1"},
+        "mail": {"messageId": "m-1", "destination": [bounced]}
+    });
+    let event = json!({"Records": [{
+        "EventSource": "aws:sns", "EventVersion": "1.0",
+        "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:mail-events:1",
+        "Sns": {"Type": "Notification", "MessageId": "n-1",
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:mail-events",
+            "Message": notification.to_string(), "Timestamp": "2026-11-22T10:00:01.000Z"}
+    }]});
+    let mail_events = portal_reminders::mail_events::handle_any(&deps, &event, w.env.now).await;
     let reminders = portal_reminders::run(&deps, portal_reminders::Job::Reminders, w.env.now).await;
     let digest = portal_reminders::run(&deps, portal_reminders::Job::PamDigest, w.env.now).await;
     w.enforce(false).await;
 
+    let mail_events = mail_events.expect("mail events recorded");
+    assert_eq!(mail_events["bounced"], 1, "{mail_events}");
+    assert!(w
+        .env
+        .store
+        .get_suppression(bounced)
+        .await
+        .unwrap()
+        .is_some());
     let reminders = reminders.expect("reminder run");
     assert_eq!(reminders.status, "succeeded", "{reminders:#?}");
     assert!(reminders.sent > 0, "{reminders:#?}");

@@ -265,7 +265,7 @@ async fn check_cert_reports(w: &World) {
         .filter(|((p, _, _), _)| tracked.contains(p.as_str()))
         .collect();
     let uc = w
-        .admin_json("/api/reports/user-certifications?limit=1000")
+        .admin_json("/api/reports/user-certifications?limit=1000&page=1")
         .await;
     assert_eq!(uc["meta"]["total"], statuses.len());
     let mut total = 0;
@@ -301,14 +301,14 @@ async fn check_cert_reports(w: &World) {
         .count();
     assert!(n_expiring > 0, "small data has expiring certifications");
     let ex = w
-        .admin_json("/api/reports/user-certifications?status=expiring&limit=1000")
+        .admin_json("/api/reports/user-certifications?status=expiring&limit=1000&page=1")
         .await;
     assert_eq!(ex["meta"]["total"], n_expiring);
 
     // Expiring in the next 90 days = exactly the `expiring` records (the
     // warning window is 90 days, inclusive).
     let ex = w
-        .admin_json("/api/reports/expiring?days=90&limit=1000")
+        .admin_json("/api/reports/expiring?days=90&limit=1000&page=1")
         .await;
     assert_eq!(ex["meta"]["total"], n_expiring);
     let days: Vec<i64> = ex["data"]
@@ -332,7 +332,7 @@ async fn check_cert_reports(w: &World) {
         })
         .count();
     let ex30 = w
-        .admin_json("/api/reports/expiring?days=30&limit=1000")
+        .admin_json("/api/reports/expiring?days=30&limit=1000&page=1")
         .await;
     assert_eq!(ex30["meta"]["total"].as_u64().unwrap() as usize, want30);
     assert!(want30 < n_expiring, "30 days is a narrower window");
@@ -350,7 +350,7 @@ async fn check_cert_reports(w: &World) {
         .count();
     let r = w
         .admin_json(&format!(
-            "/api/reports/user-certifications?limit=1000&category={}",
+            "/api/reports/user-certifications?limit=1000&page=1&category={}",
             cat.replace(' ', "%20")
         ))
         .await;
@@ -363,7 +363,7 @@ async fn check_cert_reports(w: &World) {
     let pid = &uc["data"][0]["partner_id"];
     let r = w
         .admin_json(&format!(
-            "/api/reports/user-certifications?limit=1000&partner={}",
+            "/api/reports/user-certifications?limit=1000&page=1&partner={}",
             pid.as_str().unwrap()
         ))
         .await;
@@ -410,7 +410,7 @@ async fn check_people_reports(w: &World) {
         "small data set has contacts not in the LMS"
     );
     let r = w
-        .admin_json("/api/reports/contacts-not-in-lms?limit=1000")
+        .admin_json("/api/reports/contacts-not-in-lms?limit=1000&page=1")
         .await;
     let got: BTreeSet<String> = r["data"]
         .as_array()

@@ -138,6 +138,10 @@ async fn mail_user(
         summary.skip(SkipReason::OptedOut, n);
         return Ok(Vec::new());
     }
+    if lookups.suppressed(&email).await? {
+        summary.skip(SkipReason::Suppressed, n);
+        return Ok(Vec::new());
+    }
 
     let mut lines = Vec::new();
     let mut held = Vec::new();

@@ -93,6 +93,10 @@ pub(crate) async fn run(
             summary.skip(SkipReason::OptedOut, 1);
             continue;
         }
+        if lookups.suppressed(&pam).await? {
+            summary.skip(SkipReason::Suppressed, 1);
+            continue;
+        }
         let key = claims::digest_key(&pam, now);
         let keep = now + Duration::days(CLAIM_KEEP);
         let claim =

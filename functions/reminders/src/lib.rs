@@ -8,6 +8,8 @@
 //! - `daily` / `digest`: the two jobs.
 //! - [`claims`]: exactly-once claim records.
 //! - [`links`]: signed unsubscribe links.
+//! - [`mail_events`]: SES bounces and complaints (an SNS event) become
+//!   suppressions; [`mail_events::handle_any`] is the Lambda's entry.
 
 pub mod claims;
 mod daily;
@@ -16,6 +18,7 @@ mod digest;
 pub mod event;
 pub mod links;
 mod lookups;
+pub mod mail_events;
 pub mod settings;
 pub mod summary;
 pub mod window;

@@ -1,6 +1,7 @@
 //! Per-run caches of the few items a reminder decision needs besides the
-//! due row itself: the user (deactivated?), the partner (active, tracked?)
-//! and the opt-out record. Each is one GetItem, at most once per run.
+//! due row itself: the user (deactivated?), the partner (active, tracked?),
+//! the opt-out record and the suppression record (`mail_events`). Each is
+//! one GetItem, at most once per run.
 
 use std::collections::HashMap;
 
@@ -14,6 +15,7 @@ pub(crate) struct Lookups<'a> {
     users: HashMap<String, Option<LmsUser>>,
     partners: HashMap<String, Option<Partner>>,
     optouts: HashMap<String, bool>,
+    suppressed: HashMap<String, bool>,
 }
 
 impl<'a> Lookups<'a> {
@@ -23,6 +25,7 @@ impl<'a> Lookups<'a> {
             users: HashMap::new(),
             partners: HashMap::new(),
             optouts: HashMap::new(),
+            suppressed: HashMap::new(),
         }
     }
 
@@ -73,6 +76,17 @@ impl<'a> Lookups<'a> {
         }
         let v = self.store.is_opted_out(&key).await?;
         self.optouts.insert(key, v);
+        Ok(v)
+    }
+
+    /// Whether SES reported the address as hard-bounced or complaining.
+    pub(crate) async fn suppressed(&mut self, email: &str) -> Result<bool> {
+        let key = email.trim().to_lowercase();
+        if let Some(v) = self.suppressed.get(&key) {
+            return Ok(*v);
+        }
+        let v = self.store.get_suppression(&key).await?.is_some();
+        self.suppressed.insert(key, v);
         Ok(v)
     }
 }

@@ -22,8 +22,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|ev: LambdaEvent<Value>| {
         let deps = &deps;
         async move {
-            let summary = portal_reminders::handle(deps, &ev.payload, clock.now()).await?;
-            Ok::<_, lambda_runtime::Error>(serde_json::to_value(summary)?)
+            // A job event, or an SNS event of SES bounces and complaints.
+            let answer =
+                portal_reminders::mail_events::handle_any(deps, &ev.payload, clock.now()).await?;
+            Ok::<_, lambda_runtime::Error>(answer)
         }
     }))
     .await

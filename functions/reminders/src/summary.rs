@@ -7,6 +7,8 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SkipReason {
     OptedOut,
+    /// SES reported a hard bounce or a complaint for the address.
+    Suppressed,
     UserDeactivated,
     NoEmail,
     PartnerInactive,
@@ -24,6 +26,7 @@ impl SkipReason {
     pub fn as_str(self) -> &'static str {
         match self {
             SkipReason::OptedOut => "opted_out",
+            SkipReason::Suppressed => "suppressed",
             SkipReason::UserDeactivated => "user_deactivated",
             SkipReason::NoEmail => "no_email",
             SkipReason::PartnerInactive => "partner_inactive",

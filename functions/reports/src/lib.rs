@@ -6,6 +6,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`routes`] | path → handler, report routes |
+//! | [`paged`] | row reports paged in DynamoDB by cursor |
 //! | [`admin`] | task status/run/reset, tokens, awards, group pins |
 //! | [`auth`] | bearer/`?token=` → [`Grant`] |
 //! | [`http`] | responses, headers, errors |
@@ -31,6 +32,7 @@ pub mod export;
 pub mod http;
 pub mod local;
 pub mod offload;
+pub mod paged;
 pub mod recompute;
 pub mod render;
 pub mod routes;

@@ -1,7 +1,8 @@
 //! Path → handler, and the report routes. Every report: authenticate,
 //! parse parameters strictly (400 names the bad one), read summaries (never
 //! enrollments), build rows with `portal_core::reports`, then filter, sort,
-//! page and encode.
+//! page and encode. The row reports page in DynamoDB by cursor unless
+//! offset paging (`page`) or a `sort` is asked for (see [`crate::paged`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
@@ -20,7 +21,7 @@ use portal_core::store::access::OptOut;
 
 use crate::auth::{authenticate, require_admin, require_staff, TokenIn};
 use crate::http::{self, query_pairs, secure, ApiError, ApiResult};
-use crate::{admin, export, render, AppState};
+use crate::{admin, export, paged, render, AppState};
 
 /// Partitions read at once for the user certifications report.
 const PARTITION_CONCURRENCY: usize = 8;
@@ -160,9 +161,16 @@ fn respond<T: ReportRow>(name: &str, rows: Vec<T>, q: &ReportQuery) -> ApiResult
     };
     match q.format {
         Format::Json => Ok(http::json(StatusCode::OK, &paginate(rows, q.page, q.limit))),
+        format => file_of(name, format, &export_rows(rows)),
+    }
+}
+
+/// Report rows as a CSV or XLSX download (`Json` is not a file: 400).
+pub(crate) fn file_of<T: ReportRow>(name: &str, format: Format, rows: &[T]) -> ApiResult {
+    match format {
+        Format::Json => Err(ApiError::BadRequest("JSON is not a file format".into())),
         Format::Csv => {
-            let bytes = export::to_csv(&export_rows(rows))
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let bytes = export::to_csv(rows).map_err(|e| ApiError::Internal(e.to_string()))?;
             Ok(http::file(
                 "text/csv; charset=utf-8",
                 &format!("{name}.csv"),
@@ -170,8 +178,8 @@ fn respond<T: ReportRow>(name: &str, rows: Vec<T>, q: &ReportQuery) -> ApiResult
             ))
         }
         Format::Xlsx => {
-            let bytes = export::to_xlsx(name, &export_rows(rows))
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let bytes =
+                export::to_xlsx(name, rows).map_err(|e| ApiError::Internal(e.to_string()))?;
             Ok(http::file(
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                 &format!("{name}.xlsx"),
@@ -179,6 +187,19 @@ fn respond<T: ReportRow>(name: &str, rows: Vec<T>, q: &ReportQuery) -> ApiResult
             ))
         }
     }
+}
+
+/// Whether the grant may see the partner of summary `s` and it passes the
+/// `region`/`tier`/`owner` (and `partner`) filters.
+pub(crate) fn passes(grant: &Grant, q: &ReportQuery, s: &PartnerSummary) -> bool {
+    grant.can_see_partner(&s.partner_id, s.owner_email.as_deref())
+        && q.matches_partner(
+            s.region.as_deref(),
+            s.tier.as_ref(),
+            s.owner_email.as_deref(),
+            s.owner_name.as_deref(),
+        )
+        && q.partner.as_deref().is_none_or(|p| p == s.partner_id)
 }
 
 /// Tracked partner summaries the caller may see and that pass the
@@ -192,16 +213,7 @@ fn visible<'a>(
 ) -> Vec<Scored<'a>> {
     let now = state.clock.now();
     rows::score(
-        summaries.iter().filter(|s| {
-            grant.can_see_partner(&s.partner_id, s.owner_email.as_deref())
-                && q.matches_partner(
-                    s.region.as_deref(),
-                    s.tier.as_ref(),
-                    s.owner_email.as_deref(),
-                    s.owner_name.as_deref(),
-                )
-                && q.partner.as_deref().is_none_or(|p| p == s.partner_id)
-        }),
+        summaries.iter().filter(|s| passes(grant, q, s)),
         now,
         state.warning_days,
         &state.tiers,
@@ -277,7 +289,10 @@ pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiRe
             respond(name, rows::owners(&scored, link), &q)
         }
         "contacts-not-in-lms" => {
-            let q = params::parse(&pairs, &spec::<rows::ContactRow>(&["partner"]))?;
+            let q = params::parse(&pairs, &spec::<rows::ContactRow>(&["partner", "cursor"]))?;
+            if paged::cursor_mode(&q) {
+                return paged::contacts_not_in_lms(state, &grant, name, &q).await;
+            }
             let summaries = state.store.all_summaries().await?;
             let scored = visible(state, &grant, &summaries, &q);
             let contacts = state.store.all_contacts().await?;
@@ -286,8 +301,11 @@ pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiRe
         "expiring" => {
             let q = params::parse(
                 &pairs,
-                &spec::<rows::ExpiringRow>(&["days", "course", "category", "partner"]),
+                &spec::<rows::ExpiringRow>(&["days", "course", "category", "partner", "cursor"]),
             )?;
+            if paged::cursor_mode(&q) {
+                return paged::expiring(state, &grant, name, &q).await;
+            }
             let days = q.days.unwrap_or(state.warning_days);
             let summaries = state.store.all_summaries().await?;
             let scored = visible(state, &grant, &summaries, &q);
@@ -325,8 +343,11 @@ pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiRe
         "user-certifications" => {
             let q = params::parse(
                 &pairs,
-                &spec::<rows::UserCertRow>(&["status", "course", "category", "partner"]),
+                &spec::<rows::UserCertRow>(&["status", "course", "category", "partner", "cursor"]),
             )?;
+            if paged::cursor_mode(&q) {
+                return paged::user_certifications(state, &grant, name, &q).await;
+            }
             let summaries = state.store.all_summaries().await?;
             let scored = visible(state, &grant, &summaries, &q);
             let filter = CertFilter {

@@ -133,9 +133,11 @@ pub async fn handle(
                 break;
             }
             RunStatus::Failed => break,
-            RunStatus::Succeeded | RunStatus::AlreadyRunning => {}
+            // A partial run wrote everything but what failed: later tasks
+            // go on; the invocation still fails below.
+            RunStatus::Succeeded | RunStatus::AlreadyRunning | RunStatus::Partial => {}
             // States of a stored record, never of a finished invocation.
-            RunStatus::Running | RunStatus::TakenOver | RunStatus::Partial => {}
+            RunStatus::Running | RunStatus::TakenOver => {}
         }
     }
     if let Some(e) = runs.iter().find_map(incomplete) {
@@ -163,6 +165,12 @@ fn incomplete(run: &RunSummary) -> Option<SyncError> {
             run.error
                 .clone()
                 .unwrap_or_else(|| "no error recorded".into()),
+        ),
+        RunStatus::Partial => (
+            "partial",
+            run.error
+                .clone()
+                .unwrap_or_else(|| format!("{} records failed", run.counts.failed)),
         ),
         RunStatus::Succeeded if run.counts.failed > 0 => (
             "partial",

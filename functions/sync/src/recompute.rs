@@ -55,7 +55,10 @@ pub struct Inputs<'a> {
 }
 
 /// Recomputes the partners of `touched` in id order, starting after
-/// `after`. Returns `Some(last done)` when the budget ran out first.
+/// `after`. Returns `Some(last done)` when the budget ran out first. A
+/// partner whose recompute fails is counted failed and named in the run's
+/// details (`recompute_failed`), and the loop goes on; the run then ends
+/// `partial` (`tasks::run`).
 pub async fn recompute(
     deps: &Deps,
     run: &mut TaskRun,
@@ -76,6 +79,7 @@ pub async fn recompute(
     // Users never fetched have no stored enrollments: no Query for them.
     let fetched = crate::markers::fetched_users(&deps.store).await?;
     let mut last_done: Option<&str> = None;
+    let mut consecutive_failures = 0u32;
     for id in ids.into_iter().filter(|id| after.is_none_or(|a| *id > a)) {
         // At least one partner per invocation, so a tiny budget still
         // makes progress.
@@ -85,12 +89,66 @@ pub async fn recompute(
             }
         }
         if let Some(partner) = by_id.get(id) {
-            recompute_one(deps, run, snap, cache, &fetched, partner, now).await?;
+            match recompute_one(deps, run, snap, cache, &fetched, partner, now).await {
+                Ok(()) => consecutive_failures = 0,
+                // One partner's failure (an item over DynamoDB's limits, a
+                // row the store refuses) must not leave every later partner
+                // stale: record it and go on with the next.
+                Err(e) => {
+                    tracing::error!(partner = id, error = %e, "recompute of a partner failed; continuing");
+                    run.counts.failed += 1;
+                    note_failed(run, id, &e);
+                    consecutive_failures += 1;
+                    if consecutive_failures >= MAX_CONSECUTIVE_FAILURES {
+                        // Not one partner's data: the store itself fails.
+                        return Err(e);
+                    }
+                }
+            }
             run.heartbeat().await?;
         }
         last_done = Some(id);
     }
     Ok(None)
+}
+
+/// Failures in a row after which the recompute stops: a failure of every
+/// partner is the store's, not a partner's, and going on would only fail
+/// the rest one by one.
+const MAX_CONSECUTIVE_FAILURES: u32 = 10;
+
+/// Failed partners named in the run's details (and its error), at most.
+const MAX_NOTED: usize = 50;
+
+const FAILED_KEY: &str = "recompute_failed";
+
+/// Records in the run's details that `partner` failed, with the error.
+fn note_failed(run: &mut TaskRun, partner: &str, e: &SyncError) {
+    if !run.details.is_object() {
+        run.details = serde_json::json!({});
+    }
+    let list = &mut run.details[FAILED_KEY];
+    if !list.is_array() {
+        *list = serde_json::json!([]);
+    }
+    if let Some(v) = list.as_array_mut() {
+        if v.len() < MAX_NOTED {
+            v.push(serde_json::json!({"partner_id": partner, "error": e.to_string()}));
+        }
+    }
+}
+
+/// Ids of the partners whose recompute failed in this invocation.
+pub fn failed_partners(run: &TaskRun) -> Vec<String> {
+    run.details
+        .get(FAILED_KEY)
+        .and_then(|v| v.as_array())
+        .map(|v| {
+            v.iter()
+                .filter_map(|f| f["partner_id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 async fn recompute_one(

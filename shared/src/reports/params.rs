@@ -77,6 +77,12 @@ pub struct ReportQuery {
     /// Free text (`q`): rows whose partner / user name or e-mail contains
     /// it, case-insensitively (see `table::search_rows`).
     pub search: Option<String>,
+    /// `page` was given: offset paging (reports that page by cursor then
+    /// read the whole set, as every report did before cursors).
+    pub offset: bool,
+    /// Opaque `cursor` of a report paged in DynamoDB (its `next_cursor`);
+    /// accepted only by the reports that list it in their extras.
+    pub cursor: Option<String>,
 }
 
 /// What a report accepts beyond [`COMMON`], and its columns (for `sort`).
@@ -144,6 +150,7 @@ pub fn parse(pairs: &[(String, String)], spec: &ReportSpec) -> Result<ReportQuer
             "page" => {
                 q.page = parse_u32("page", v, 1, u32::MAX)?;
                 q.paged = true;
+                q.offset = true;
             }
             "limit" => {
                 q.limit = parse_u32("limit", v, 1, MAX_LIMIT)?;
@@ -167,9 +174,26 @@ pub fn parse(pairs: &[(String, String)], spec: &ReportSpec) -> Result<ReportQuer
             "category" => q.category = Some(v.to_string()),
             "partner" => q.partner = Some(v.to_string()),
             "q" => q.search = Some(v.to_string()),
+            "cursor" => q.cursor = Some(v.to_string()),
             // `token` and any extra the spec allows but this parser does not
             // interpret are left to the caller.
             _ => {}
+        }
+    }
+    if q.cursor.is_some() {
+        // A cursor walks the index order from where the last page ended;
+        // an offset or a sort would silently mean something else.
+        if q.offset {
+            return Err(ParamError::new(
+                "cursor",
+                "cannot be combined with page (use one: cursor paging or page numbers)",
+            ));
+        }
+        if !q.sort.is_empty() {
+            return Err(ParamError::new(
+                "cursor",
+                "cannot be combined with sort (cursor pages keep the report's index order; sorted reports page by page number)",
+            ));
         }
     }
     Ok(q)

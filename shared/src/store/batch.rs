@@ -267,21 +267,40 @@ impl Store {
         &self,
         keys: &[ItemKey],
     ) -> Result<(HashMap<ItemKey, String>, usize)> {
-        let mut found = HashMap::new();
+        let (items, requests) = self.batch_get(keys, true).await?;
+        Ok((hashes_of(&items), requests))
+    }
+
+    /// The items stored under `keys` (absent ones are left out), whole.
+    pub async fn get_items(&self, keys: &[ItemKey]) -> Result<Vec<super::Item>> {
+        Ok(self.batch_get(keys, false).await?.0)
+    }
+
+    /// BatchGetItem of `keys`, 100 a request, unprocessed keys retried with
+    /// back-off; only `PK`, `SK` and `h` when `hashes_only`. Returns the
+    /// items found and the requests sent.
+    async fn batch_get(
+        &self,
+        keys: &[ItemKey],
+        hashes_only: bool,
+    ) -> Result<(Vec<super::Item>, usize)> {
+        let mut found = Vec::new();
         let mut requests = 0usize;
         for chunk in keys.chunks(READ_BATCH) {
             let mut pending: Vec<_> = chunk.iter().map(ItemKey::to_attrs).collect();
             let mut retry = 0u32;
             while !pending.is_empty() {
                 let asked = pending.len();
-                let ka = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
-                    .projection_expression("#pk, #sk, #h")
-                    .expression_attribute_names("#pk", schema::PK)
-                    .expression_attribute_names("#sk", schema::SK)
-                    .expression_attribute_names("#h", schema::HASH)
-                    .build()
-                    .map_err(|e| StoreError::Schema(e.to_string()))?;
+                let mut ka =
+                    KeysAndAttributes::builder().set_keys(Some(std::mem::take(&mut pending)));
+                if hashes_only {
+                    ka = ka
+                        .projection_expression("#pk, #sk, #h")
+                        .expression_attribute_names("#pk", schema::PK)
+                        .expression_attribute_names("#sk", schema::SK)
+                        .expression_attribute_names("#h", schema::HASH);
+                }
+                let ka = ka.build().map_err(|e| StoreError::Schema(e.to_string()))?;
                 let out = self
                     .client
                     .batch_get_item()
@@ -296,20 +315,30 @@ impl Store {
                     .and_then(|r| r.get(&self.table))
                     .cloned()
                     .unwrap_or_default();
+                // Billed per key asked by the whole item's size, not the
+                // projection; a projected item's size is not known here, and
+                // the portal's items are far below 4 KB: ½ unit each
+                // (eventually consistent).
+                let read_units = if hashes_only {
+                    capacity::read_units(0, false) * asked as f64
+                } else {
+                    items
+                        .iter()
+                        .map(|i| capacity::read_units(capacity::item_size(i), false))
+                        .sum::<f64>()
+                        + capacity::read_units(0, false) * asked.saturating_sub(items.len()) as f64
+                };
                 self.record(
                     "BatchGetItem",
                     OpStats {
                         requests: 1,
                         items_read: items.len() as u64,
                         capacity_units: caps(out.consumed_capacity()),
-                        // Billed per key asked by the whole item's size,
-                        // not the projection: the portal's items are far
-                        // below 4 KB, so ½ unit each (eventually consistent).
-                        read_units: capacity::read_units(0, false) * asked as f64,
+                        read_units,
                         ..Default::default()
                     },
                 );
-                found.extend(hashes_of(&items));
+                found.extend(items);
                 pending = out
                     .unprocessed_keys()
                     .and_then(|m| m.get(&self.table))

@@ -72,7 +72,8 @@ pub struct PartnerCertRow {
 /// Name used by the reminder code; same type.
 pub type ExpiringCert = PartnerCertRow;
 
-fn partner_cert_row(item: Item) -> Result<PartnerCertRow> {
+/// A CERT item as its partner's row (the partner id from its `PK`).
+pub fn partner_cert_row(item: Item) -> Result<PartnerCertRow> {
     let pk = s_attr(&item, schema::PK)?;
     let partner_id = pk
         .strip_prefix("PARTNER#")

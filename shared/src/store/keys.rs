@@ -21,6 +21,7 @@
 //! | access token | `TOKEN#<sha256 hex>` | `TOKEN` | `TOKEN` / token id | | optional |
 //! | reminder claim | `REMINDER#<key>` | `CLAIM` | | | yes |
 //! | opt-out | `OPTOUT#<lower-case e-mail>` | `OPTOUT` | | | |
+//! | mail suppression (hard bounce, complaint) | `SUPPRESS#<lower-case e-mail>` | `SUPPRESS` | | | |
 //! | web session | `SESSION#<sha256 hex>` | `SESSION` | | | idle / absolute end |
 //! | sign-in link | `LOGIN#<sha256 hex>` | `LOGIN` | | | 15 minutes |
 //! | attempt counter | `RATE#<bucket>#<sha256 hex of subject>` | `COUNT` | | | when its window ends |
@@ -52,6 +53,7 @@ pub mod entity {
     pub const TOKEN: &str = "TOKEN";
     pub const REMINDER: &str = "REMINDER";
     pub const OPTOUT: &str = "OPTOUT";
+    pub const SUPPRESSION: &str = "SUPPRESS";
     pub const SESSION: &str = "SESSION";
     pub const LOGIN: &str = "LOGIN";
     pub const RATE: &str = "RATE";
@@ -66,6 +68,8 @@ pub fn ts(t: DateTime<Utc>) -> String {
 pub fn partner_pk(id: &str) -> String {
     format!("PARTNER#{id}")
 }
+/// Sort-key prefix of a partner's dashboard rows.
+pub const CERT_PREFIX: &str = "CERT#";
 pub fn cert_sk(user_id: &str, course_id: &str) -> String {
     format!("CERT#{user_id}#{course_id}")
 }
@@ -125,6 +129,10 @@ pub fn optout_pk(email: &str) -> String {
     format!("OPTOUT#{}", normalize_email(email))
 }
 pub const OPTOUT_SK: &str = "OPTOUT";
+pub fn suppression_pk(email: &str) -> String {
+    format!("SUPPRESS#{}", normalize_email(email))
+}
+pub const SUPPRESSION_SK: &str = "SUPPRESS";
 pub fn session_pk(hash_hex: &str) -> String {
     format!("SESSION#{hash_hex}")
 }

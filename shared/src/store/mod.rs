@@ -11,11 +11,14 @@
 //!   `put_if_changed` (content hash, no write for an unchanged item).
 //! - [`tasks`]: lease lock, task state (watermark, checkpoint), run records.
 //! - [`access`]: tokens by hash, reminder claims, opt-outs.
+//! - [`suppressions`]: addresses SES reported as hard-bounced or complaining.
 //! - [`sessions`]: web sign-in sessions and one-time sign-in links.
 //! - [`ratelimit`]: attempt counters per client / address with a TTL.
 //! - [`entities`]: typed helpers for the model (dashboard, summaries, …).
 //! - [`transact`]: rows and the item describing them written together
 //!   (one transaction, or ordered so a failure leaves the old state).
+//! - [`pages`]: reads bounded by the page (a walk over Queries, resumable
+//!   from an opaque cursor) and BatchGetItem of whole items.
 //! - [`stats`]: request/item counters per operation, with the capacity
 //!   units ([`capacity`]) on-demand DynamoDB would bill for them.
 
@@ -24,10 +27,12 @@ pub mod batch;
 pub mod capacity;
 pub mod entities;
 pub mod keys;
+pub mod pages;
 pub mod ratelimit;
 pub mod schema;
 pub mod sessions;
 pub mod stats;
+pub mod suppressions;
 pub mod tasks;
 pub mod transact;
 
@@ -828,61 +833,38 @@ impl Store {
     }
 
     /// Items whose expiry index key lies in `[from, to)`: one Query per
-    /// calendar month touched, each bounded by `BETWEEN from AND to`, so only
-    /// due items are read. Ordered by expiry.
+    /// calendar month touched ([`expiry_specs`]), so only due items are
+    /// read. Ordered by expiry.
     pub async fn query_expiring(
         &self,
         from: chrono::DateTime<chrono::Utc>,
         to: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<Item>> {
-        let (a, b) = (keys::ts(from), keys::ts(to));
         let mut out = Vec::new();
-        for month in keys::expiry_months(from, to) {
-            // "<to>#user#course" sorts after "<to>", so BETWEEN excludes
-            // items expiring exactly at `to`: the range is half-open.
-            let spec = QuerySpec::partition(month)
-                .index(schema::GSI2)
-                .sk(SkCondition::Between(a.clone(), b.clone()));
+        for spec in expiry_specs(from, to) {
             out.extend(self.query(&spec).await?);
         }
         Ok(out)
     }
 }
 
-/// Opaque, URL-safe form of a `LastEvaluatedKey` for HTTP paging (`?page=`).
-/// Our keys are all strings, so the cursor is base64url of a JSON object of
-/// them; anything else is refused rather than silently dropped.
-pub fn encode_cursor(key: &Item) -> Result<String> {
-    use base64::Engine;
-    let mut m = std::collections::BTreeMap::new();
-    for (k, v) in key {
-        match v {
-            AttributeValue::S(s) => {
-                m.insert(k.as_str(), s.as_str());
-            }
-            _ => {
-                return Err(StoreError::Malformed(format!(
-                    "non-string key attribute {k}"
-                )))
-            }
-        }
-    }
-    let json = serde_json::to_vec(&m).map_err(|e| StoreError::Malformed(e.to_string()))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
-}
-
-/// Inverse of [`encode_cursor`]; a tampered/garbled cursor is
-/// [`StoreError::Malformed`] (callers answer 400).
-pub fn decode_cursor(cursor: &str) -> Result<Item> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|e| StoreError::Malformed(format!("cursor: {e}")))?;
-    let m: std::collections::BTreeMap<String, String> = serde_json::from_slice(&bytes)
-        .map_err(|e| StoreError::Malformed(format!("cursor: {e}")))?;
-    Ok(m.into_iter()
-        .map(|(k, v)| (k, AttributeValue::S(v)))
-        .collect())
+/// The Queries of the expiry index for `[from, to)`: one per calendar
+/// month touched, each bounded by `BETWEEN from AND to`, in time order.
+pub fn expiry_specs(
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Vec<QuerySpec> {
+    let (a, b) = (keys::ts(from), keys::ts(to));
+    // "<to>#user#course" sorts after "<to>", so BETWEEN excludes items
+    // expiring exactly at `to`: the range is half-open.
+    keys::expiry_months(from, to)
+        .into_iter()
+        .map(|month| {
+            QuerySpec::partition(month)
+                .index(schema::GSI2)
+                .sk(SkCondition::Between(a.clone(), b.clone()))
+        })
+        .collect()
 }
 
 fn req() -> OpStats {
@@ -948,18 +930,6 @@ mod tests {
         let mut m2 = Item::new();
         m2.insert("x".into(), AttributeValue::Ss(vec!["b".into(), "a".into()]));
         assert_eq!(content_hash(&m1), content_hash(&m2));
-    }
-
-    #[test]
-    fn cursor_round_trips_and_rejects_garbage() {
-        let key = ItemKey::new("PARTNER#1", "CERT#u#c").to_attrs();
-        let c = encode_cursor(&key).unwrap();
-        assert!(!c.contains('/') && !c.contains('+'));
-        assert_eq!(decode_cursor(&c).unwrap(), key);
-        assert!(matches!(
-            decode_cursor("%%%"),
-            Err(StoreError::Malformed(_))
-        ));
     }
 
     #[test]

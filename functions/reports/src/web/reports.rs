@@ -140,11 +140,17 @@ async fn fetch(
     name: &str,
     pairs: &[(String, String)],
 ) -> Result<RowsPage, ApiError> {
+    // Pages number their pages and show a total: offset paging, which
+    // the row reports otherwise replace with cursors (crate::paged).
+    let mut pairs = pairs.to_vec();
+    if !pairs.iter().any(|(k, _)| k == "page") {
+        pairs.push(("page".into(), "1".into()));
+    }
     let inner = api_request(
         req,
         &s.grant,
         Method::GET,
-        &href(&format!("/api/reports/{name}"), pairs),
+        &href(&format!("/api/reports/{name}"), &pairs),
         None,
     )?;
     let v = json_of(&Box::pin(crate::routes::report(state, &inner, name)).await?)?;

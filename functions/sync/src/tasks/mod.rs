@@ -103,6 +103,16 @@ pub async fn run(
         .flatten();
     let step = finish_with_recompute(deps, run, &cache, touched, after, &budget, now).await?;
     if step == Step::Done && run.counts.failed > 0 {
+        let partners = crate::recompute::failed_partners(run);
+        if !partners.is_empty() {
+            // Every other partner is recomputed: the run is partial, and
+            // keeps the watermark so the next run retries these.
+            return Ok(Step::Partial(format!(
+                "{} record(s) failed; recompute failed for partner(s) {}; the next run retries them",
+                run.counts.failed,
+                partners.join(", ")
+            )));
+        }
         // Everything else is written and recomputed; failing the run keeps
         // the watermark where it was so the next run retries the failures.
         return Err(SyncError::Invalid(format!(
