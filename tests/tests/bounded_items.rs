@@ -265,20 +265,20 @@ async fn a_ten_thousand_user_partner_fits_in_items_and_its_dashboard_renders() {
     let second = lines(&d2);
     assert_eq!(second.len(), d2["rows_shown"].as_u64().unwrap() as usize);
     assert!(!second.is_empty() && first.is_disjoint(&second));
-    let foreign = portal_core::store::encode_cursor(
-        &[
-            (
-                "PK".to_string(),
-                aws_sdk_dynamodb::types::AttributeValue::S("PARTNER#1".into()),
+    // A well-formed cursor of another partner's rows: refused, not read.
+    let foreign = portal_core::store::pages::encode_cursor(
+        "dashboard:PARTNER#1",
+        &portal_core::store::pages::Position {
+            pk: "PARTNER#1".into(),
+            after: Some(
+                [
+                    ("PK".to_string(), "PARTNER#1".to_string()),
+                    ("SK".to_string(), "CERT#u#c".to_string()),
+                ]
+                .into(),
             ),
-            (
-                "SK".to_string(),
-                aws_sdk_dynamodb::types::AttributeValue::S("CERT#u#c".into()),
-            ),
-        ]
-        .into(),
-    )
-    .unwrap();
+        },
+    );
     let r = get(format!("/api/partners/{}?cursor={foreign}", partner.id)).await;
     assert_eq!(r.status(), 400);
     let b: Value = r.json().await.unwrap();

@@ -7,7 +7,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use portal_core::store::keys;
-use portal_core::tasks::RunRecordV2;
+use portal_core::runs::RunRecord;
 use portal_e2e::{TestEnv, TestEnvOptions};
 use portal_sync::handler::{handle, Continuation};
 use portal_sync::{Mode, SyncError};
@@ -70,7 +70,7 @@ async fn a_failing_partner_is_recorded_and_the_others_are_recomputed() {
     }
 
     // The run record: partial, the partner named, one failure.
-    let runs: Vec<RunRecordV2> = store.recent_runs("lms-enrollments", 1).await.unwrap();
+    let runs: Vec<RunRecord> = store.recent_runs("lms-enrollments", 1).await.unwrap();
     let rec = &runs[0];
     assert_eq!(rec.status, "partial", "{rec:?}");
     assert_eq!(rec.failed, 1, "{rec:?}");

@@ -312,15 +312,7 @@ impl Store {
         let mut start = match cursor {
             None => None,
             Some(c) => {
-                let key = super::decode_cursor(c)?;
-                let ok = key.len() == 2
-                    && s_attr(&key, schema::PK).ok() == Some(pk.as_str())
-                    && s_attr(&key, schema::SK).is_ok_and(|sk| sk.starts_with("CERT#"));
-                if !ok {
-                    return Err(StoreError::Malformed(
-                        "cursor: not a row of this partner".into(),
-                    ));
-                }
+                let key = dashboard_cursor_key(c, &pk)?;
                 for item in self
                     .query(&QuerySpec::partition(pk.clone()).sk(SkCondition::Between(
                         "ORGCERT#".into(),
@@ -361,7 +353,7 @@ impl Store {
             // A full page with more behind it: the next page starts after
             // its last row (and is empty at worst).
             if next.is_some() || truncated {
-                d.next_cursor = last_row.as_ref().map(super::encode_cursor).transpose()?;
+                d.next_cursor = last_row.as_ref().map(|k| dashboard_cursor(&pk, k));
             }
             break;
         }
@@ -461,4 +453,49 @@ impl Store {
         self.replace_prefix(&keys::partner_pk(partner_id), "CERT#", items)
             .await
     }
+}
+
+/// The scope of a partner dashboard's cursors: one partner's partition, so
+/// a cursor of another partner (or of a report) is refused.
+fn dashboard_scope(pk: &str) -> String {
+    format!("dashboard:{pk}")
+}
+
+/// The cursor resuming a dashboard after the row keyed `last` (its PK/SK).
+fn dashboard_cursor(pk: &str, last: &Item) -> String {
+    let after = last
+        .iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone())))
+        .collect();
+    super::pages::encode_cursor(
+        &dashboard_scope(pk),
+        &super::pages::Position {
+            pk: pk.to_string(),
+            after: Some(after),
+        },
+    )
+}
+
+/// The `ExclusiveStartKey` in a dashboard cursor, which must name one of
+/// this partner's certification rows; anything else is
+/// [`StoreError::Malformed`] (the API answers 400 on `cursor`).
+fn dashboard_cursor_key(cursor: &str, pk: &str) -> Result<Item> {
+    let pos = super::pages::decode_cursor(cursor, &dashboard_scope(pk))
+        .map_err(|e| StoreError::Malformed(format!("cursor: {e}")))?;
+    let after = pos.after.unwrap_or_default();
+    let ok = pos.pk == pk
+        && after.len() == 2
+        && after.get(schema::PK).map(String::as_str) == Some(pk)
+        && after
+            .get(schema::SK)
+            .is_some_and(|sk| sk.starts_with("CERT#"));
+    if !ok {
+        return Err(StoreError::Malformed(
+            "cursor: not a row of this partner".into(),
+        ));
+    }
+    Ok(after
+        .into_iter()
+        .map(|(k, v)| (k, aws_sdk_dynamodb::types::AttributeValue::S(v)))
+        .collect())
 }
