@@ -16,10 +16,12 @@
 //! | [`filters`] | sync filters: tracked partners, skipped contacts |
 //! | [`summary`] | per-partner summary and its view at an instant |
 //! | [`rows`] | dashboard certification rows |
+//! | [`forecast`] | NPCU on future dates, the drop below tier, the renewals that prevent it |
 
 pub mod category;
 pub mod expiry;
 pub mod filters;
+pub mod forecast;
 pub mod matching;
 pub mod members;
 pub mod npcu;
