@@ -11,6 +11,7 @@
 //! | [`http`] | responses, headers, errors |
 //! | [`render`] | the dashboard HTML (minijinja, auto-escaped) |
 //! | [`export`] | CSV / XLSX encoding of report rows |
+//! | [`forecast`] | the tier-at-risk report's reads, a partner's forecast |
 //! | [`recompute`] | one partner's summary after an admin change |
 //! | [`runner`] | "run now": async Lambda invoke or in-process |
 //! | [`local`] | hyper/axum adapter for the dev runner and tests |
@@ -28,6 +29,7 @@ use portal_core::store::Store;
 pub mod admin;
 pub mod auth;
 pub mod export;
+pub mod forecast;
 pub mod http;
 pub mod local;
 pub mod offload;
