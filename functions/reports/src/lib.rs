@@ -10,6 +10,7 @@
 //! | [`auth`] | bearer/`?token=` → [`Grant`] |
 //! | [`http`] | responses, headers, errors |
 //! | [`render`] | the dashboard HTML (minijinja, auto-escaped) |
+//! | [`chart`] | the dashboard's NPCU chart (server-side SVG) |
 //! | [`export`] | CSV / XLSX encoding of report rows |
 //! | [`forecast`] | the tier-at-risk report's reads, a partner's forecast |
 //! | [`recompute`] | one partner's summary after an admin change |
@@ -28,6 +29,7 @@ use portal_core::store::Store;
 
 pub mod admin;
 pub mod auth;
+pub mod chart;
 pub mod export;
 pub mod forecast;
 pub mod http;
