@@ -106,6 +106,10 @@ async fn dispatch(
             "/api/partners/{id}/forecast",
             crate::forecast::partner_forecast(state, req, id).await,
         ),
+        ["api", "partners", id, "history"] if get => (
+            "/api/partners/{id}/history",
+            crate::history::partner_history_json(state, req, id).await,
+        ),
         ["api", "admin", ..] => admin::dispatch(state, req, method, &segs[2..]).await,
         ["p", _] | ["api", "reports", _] | ["api", "partners", _] => {
             ("(method)", Err(ApiError::MethodNotAllowed))

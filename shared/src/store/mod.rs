@@ -13,6 +13,7 @@
 //! - [`access`]: tokens by hash, reminder claims, opt-outs.
 //! - [`sessions`]: web sign-in sessions and one-time sign-in links.
 //! - [`entities`]: typed helpers for the model (dashboard, summaries, …).
+//! - [`history`]: each partner's daily numbers, one item per month.
 //! - [`transact`]: rows and the item describing them written together
 //!   (one transaction, or ordered so a failure leaves the old state).
 //! - [`stats`]: request/item counters per operation, with the capacity
@@ -22,6 +23,7 @@ pub mod access;
 pub mod batch;
 pub mod capacity;
 pub mod entities;
+pub mod history;
 pub mod keys;
 pub mod schema;
 pub mod sessions;
