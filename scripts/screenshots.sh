@@ -3,6 +3,8 @@
 # the pages change (tests never write tracked files by themselves):
 # - docs/dashboard.png: the partner dashboard, from its end-to-end test,
 #   which renders the page in headless Chromium (asked to save it there);
+# - docs/forecast-chart.png: the dashboard's NPCU chart, likewise
+#   (tests/tests/web_forecast.rs);
 # - docs/portal-*.png: the web portal, from `portal-dev up` on a free port,
 #   headless Chromium signed in through a `?token=` address (the portal
 #   redirects it to the same page without the token and a session cookie).
@@ -13,6 +15,9 @@ cd "$repo_root"
 PORTAL_SCREENSHOT_OUT="$repo_root/docs/dashboard.png" \
   scripts/test.sh -p portal-e2e --test reports_dashboard
 echo "docs/dashboard.png"
+PORTAL_CHART_SCREENSHOT_OUT="$repo_root/docs/forecast-chart.png" \
+  scripts/test.sh -p portal-e2e --test web_forecast
+echo "docs/forecast-chart.png"
 
 out="$(mktemp -d)"
 trap 'kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$out"' EXIT

@@ -355,6 +355,9 @@ async fn sync_runs_every_task_with_only_its_template_policy() {
     let sdk = w.user("sync", &w.statements("SyncFunction")).await;
     let mut deps = w.env.deps.clone();
     deps.store = Store::from_sdk_config(&sdk, w.env.table.clone());
+    // The next day: the set-up's sync took today's history snapshot.
+    let tomorrow = (w.env.now + Duration::days(1)).to_rfc3339();
+    deps.config = w.env.config_with(&[("PORTAL_NOW", &tomorrow)]).unwrap();
 
     w.enforce(true).await;
     w.read_secrets("SyncFunction", &sdk).await;
@@ -367,7 +370,14 @@ async fn sync_runs_every_task_with_only_its_template_policy() {
     assert_eq!(runs.len(), 2 * TaskName::ALL.len());
     for s in &runs {
         assert_eq!(s.status, RunStatus::Succeeded, "{s:#?}");
+        // The daily history snapshot after crm-push runs under it too.
+        assert!(s.details.get("history_error").is_none(), "{s:#?}");
     }
+    assert!(
+        runs.iter()
+            .any(|s| s.details.get("history_points").is_some()),
+        "the first crm-push wrote the day's history"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -554,6 +564,7 @@ async fn every_route(w: &World, api: &Api) -> Vec<(String, u16, String)> {
         "partners-without-groups",
         "contacts-not-in-lms",
         "orphans",
+        "tier-at-risk",
     ] {
         let path = format!("/api/reports/{report}");
         expect(&path, api.call(Method::GET, &path, admin, None).await, 200);
@@ -569,6 +580,10 @@ async fn every_route(w: &World, api: &Api) -> Vec<(String, u16, String)> {
     }
     let path = format!("/api/partners/{partner}");
     expect(&path, api.call(Method::GET, &path, admin, None).await, 200);
+    for sub in ["forecast", "history"] {
+        let path = format!("/api/partners/{partner}/{sub}");
+        expect(&path, api.call(Method::GET, &path, admin, None).await, 200);
+    }
     expect(
         "tasks",
         api.call(Method::GET, "/api/admin/tasks", admin, None).await,

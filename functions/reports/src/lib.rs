@@ -11,7 +11,10 @@
 //! | [`auth`] | bearer/`?token=` → [`Grant`] |
 //! | [`http`] | responses, headers, errors |
 //! | [`render`] | the dashboard HTML (minijinja, auto-escaped) |
+//! | [`chart`] | the dashboard's NPCU chart (server-side SVG) |
 //! | [`export`] | CSV / XLSX encoding of report rows |
+//! | [`forecast`] | the tier-at-risk report's reads, a partner's forecast |
+//! | [`history`] | a partner's daily history |
 //! | [`recompute`] | one partner's summary after an admin change |
 //! | [`runner`] | "run now": async Lambda invoke or in-process |
 //! | [`local`] | hyper/axum adapter for the dev runner and tests |
@@ -28,7 +31,10 @@ use portal_core::store::Store;
 
 pub mod admin;
 pub mod auth;
+pub mod chart;
 pub mod export;
+pub mod forecast;
+pub mod history;
 pub mod http;
 pub mod local;
 pub mod offload;

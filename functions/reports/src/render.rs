@@ -72,6 +72,7 @@ const DASHBOARD: &str = r#"<!doctype html>
   {{ d.certifications }} active certifications{% if d.expiring %} · <strong>{{ d.expiring }} expiring soon</strong>{% endif %}{% if not d.meets_requirement %} · {{ d.gap }} NPCU short{% endif %}</div>
  {% endif %}
 </section>
+{% include "forecast_chart.html" %}
 {% if d.categories %}
 <section class="card"><h2>By product category</h2><div class="cats">
 {% for c in d.categories %}<div class="cat"><strong>{{ c.category }}</strong><br>
@@ -127,6 +128,11 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     // callback); a template failing to parse is a bug the tests catch.
     env.add_template("dashboard.html", DASHBOARD)
         .expect("dashboard template parses");
+    env.add_template(
+        "forecast_chart.html",
+        include_str!("../templates/forecast_chart.html"),
+    )
+    .expect("chart template parses");
     env.add_template("notice.html", NOTICE)
         .expect("notice template parses");
     env.add_template("unsubscribe.html", UNSUBSCRIBE)
@@ -136,7 +142,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
 
 pub fn dashboard(d: &DashboardView) -> Result<String, minijinja::Error> {
     ENV.get_template("dashboard.html")?
-        .render(context! { d => d, style => STYLE })
+        .render(context! { d => d, style => STYLE, chart => crate::chart::dashboard_chart(d, d.generated_at) })
 }
 
 /// A short page with a title and one sentence (both escaped).

@@ -13,6 +13,7 @@ use lambda_http::{Body, Request, Response};
 use portal_core::access::Unsubscribe;
 use portal_core::access::{current_link_version, partner_link_token, verify_unsubscribe, Grant};
 use portal_core::model::PartnerSummary;
+use portal_core::reports::forecast::TierAtRiskRow;
 use portal_core::reports::params::{self, ReportSpec};
 use portal_core::reports::rows::{self, CertFilter, Scored};
 use portal_core::reports::table::{paginate, sort_rows};
@@ -102,6 +103,14 @@ async fn dispatch(
         ["api", "partners", id] if get => {
             ("/api/partners/{id}", partner_json(state, req, id).await)
         }
+        ["api", "partners", id, "forecast"] if get => (
+            "/api/partners/{id}/forecast",
+            crate::forecast::partner_forecast(state, req, id).await,
+        ),
+        ["api", "partners", id, "history"] if get => (
+            "/api/partners/{id}/history",
+            crate::history::partner_history_json(state, req, id).await,
+        ),
         ["api", "admin", ..] => admin::dispatch(state, req, method, &segs[2..]).await,
         ["p", _] | ["api", "reports", _] | ["api", "partners", _] => {
             ("(method)", Err(ApiError::MethodNotAllowed))
@@ -120,6 +129,7 @@ pub(crate) const REPORTS: &[&str] = &[
     "partners-without-groups",
     "contacts-not-in-lms",
     "orphans",
+    "tier-at-risk",
 ];
 
 fn report_label(name: &str) -> &'static str {
@@ -133,6 +143,7 @@ fn report_label(name: &str) -> &'static str {
         "partners-without-groups" => "/api/reports/partners-without-groups",
         "contacts-not-in-lms" => "/api/reports/contacts-not-in-lms",
         "orphans" => "/api/reports/orphans",
+        "tier-at-risk" => "/api/reports/tier-at-risk",
         _ => "/api/reports/(unknown)",
     }
 }
@@ -370,6 +381,13 @@ pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiRe
             let mut out: Vec<rows::UserCertRow> = per_partner.into_iter().flatten().collect();
             rows::sort_user_certs(&mut out);
             respond(name, out, &q)
+        }
+        "tier-at-risk" => {
+            let q = params::parse(&pairs, &spec::<TierAtRiskRow>(&["days"]))?;
+            let summaries = state.store.all_summaries().await?;
+            let scored = visible(state, &grant, &summaries, &q);
+            let rows = crate::forecast::tier_at_risk(state, &scored, &q).await?;
+            respond(name, rows, &q)
         }
         "orphans" => {
             let q = params::parse(&pairs, &spec::<rows::OrphanRow>(&[]))?;

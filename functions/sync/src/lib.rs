@@ -14,6 +14,7 @@ pub mod deps;
 pub mod error;
 mod guard;
 pub mod handler;
+mod history;
 mod link;
 mod markers;
 mod recompute;
@@ -86,6 +87,9 @@ pub async fn run_task_with(
             .zip(prm_before)
             .map(|(c, b)| c.stats().requests - b)),
     );
+    if task == history::SNAPSHOT_AFTER && matches!(result, Ok(portal_core::tasks::Step::Done)) {
+        history::after_run(deps, now, &mut details).await;
+    }
     run.details = serde_json::Value::Object(details);
     let result = result.map_err(|e| {
         tracing::error!(task = task.as_str(), error = %e, "task failed");

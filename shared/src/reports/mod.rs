@@ -6,12 +6,16 @@
 //! | [`table`] | the [`table::ReportRow`] trait: columns, sort by any column, paging |
 //! | [`rows`] | the rows of each report, built from partner summaries etc. |
 //! | [`dashboard`] | one partner's dashboard view (JSON and HTML share it) |
+//! | [`forecast`] | the tier-at-risk report and one partner's forecast |
+//! | [`history`] | one partner's daily history (stored or reconstructed) |
 //!
 //! The HTTP function (`functions/reports`) reads the store, calls these, and
 //! encodes the result (JSON / CSV / XLSX); keeping the logic here makes every
 //! number unit-testable without DynamoDB.
 
 pub mod dashboard;
+pub mod forecast;
+pub mod history;
 pub mod params;
 pub mod rows;
 pub mod table;

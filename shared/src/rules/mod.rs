@@ -16,10 +16,14 @@
 //! | [`filters`] | sync filters: tracked partners, skipped contacts |
 //! | [`summary`] | per-partner summary and its view at an instant |
 //! | [`rows`] | dashboard certification rows |
+//! | [`history`] | a day's numbers: snapshot of a view, or reconstructed from dates |
+//! | [`forecast`] | NPCU on future dates, the drop below tier, the renewals that prevent it |
 
 pub mod category;
 pub mod expiry;
 pub mod filters;
+pub mod forecast;
+pub mod history;
 pub mod matching;
 pub mod members;
 pub mod npcu;

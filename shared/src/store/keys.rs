@@ -7,6 +7,8 @@
 //! | partner summary | `PARTNER#<id>` | `SUMMARY` | `SUMMARY` / id | | |
 //! | dashboard cert row | `PARTNER#<id>` | `CERT#<user>#<course>` | `CERT` / `<partner>#<user>#<course>` | `EXP#<YYYY-MM>` / `<expiry>#<user>#<course>` (completed rows with an expiry) | |
 //! | org certification | `PARTNER#<id>` | `ORGCERT#<id>` | `ORGCERT` / id | | |
+//! | partner history month | `HISTORY#<id>` | `MONTH#<YYYY-MM>` | | | |
+//! | history marker | `HISTORY` | `LAST` | | | |
 //! | LMS user | `USER#<id>` | `PROFILE` | `USER` / id | | |
 //! | enrollment | `USER#<id>` | `ENR#<course>` | | | |
 //! | LMS group | `GROUP#<id>` | `PROFILE` | `GROUP` / id | | |
@@ -39,6 +41,7 @@ pub mod entity {
     pub const SUMMARY: &str = "SUMMARY";
     pub const CERT: &str = "CERT";
     pub const ORGCERT: &str = "ORGCERT";
+    pub const HISTORY: &str = "HISTORY";
     pub const USER: &str = "USER";
     pub const ENROLLMENT: &str = "ENR";
     pub const GROUP: &str = "GROUP";
@@ -76,6 +79,15 @@ pub fn cert_sk(user_id: &str, course_id: &str) -> String {
 pub fn orgcert_sk(id: &str) -> String {
     format!("ORGCERT#{id}")
 }
+/// A partner's daily history, one item per month (see `store::history`).
+pub fn history_pk(partner_id: &str) -> String {
+    format!("HISTORY#{partner_id}")
+}
+pub fn history_sk(month: &str) -> String {
+    format!("MONTH#{month}")
+}
+pub const HISTORY_MARKER_PK: &str = "HISTORY";
+pub const HISTORY_MARKER_SK: &str = "LAST";
 pub fn user_pk(id: &str) -> String {
     format!("USER#{id}")
 }

@@ -15,6 +15,7 @@
 //! - [`sessions`]: web sign-in sessions and one-time sign-in links.
 //! - [`ratelimit`]: attempt counters per client / address with a TTL.
 //! - [`entities`]: typed helpers for the model (dashboard, summaries, …).
+//! - [`history`]: each partner's daily numbers, one item per month.
 //! - [`transact`]: rows and the item describing them written together
 //!   (one transaction, or ordered so a failure leaves the old state).
 //! - [`pages`]: reads bounded by the page (a walk over Queries, resumable
@@ -26,6 +27,7 @@ pub mod access;
 pub mod batch;
 pub mod capacity;
 pub mod entities;
+pub mod history;
 pub mod keys;
 pub mod pages;
 pub mod ratelimit;

@@ -108,6 +108,13 @@ pub const REPORT_PAGES: &[ReportInfo] = &[
         &[],
         rows::ContactRow::COLUMNS,
     ),
+    info(
+        "tier-at-risk",
+        "Tier at risk",
+        "Partners meeting their tier now who drop below it within the window, nobody renewing.",
+        &["days"],
+        portal_core::reports::forecast::TierAtRiskRow::COLUMNS,
+    ),
     ReportInfo {
         partner_filters: false,
         admin_only: true,
