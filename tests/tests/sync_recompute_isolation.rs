@@ -6,8 +6,8 @@
 //! the run ends `partial`, and the invocation reports it as an error.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use portal_core::store::keys;
 use portal_core::runs::RunRecord;
+use portal_core::store::keys;
 use portal_e2e::{TestEnv, TestEnvOptions};
 use portal_sync::handler::{handle, Continuation};
 use portal_sync::{Mode, SyncError};

@@ -62,8 +62,9 @@ pub struct Chart {
     pub past_path: String,
     pub forecast_path: String,
     pub today_x: f64,
-    pub required_npcu: u32,
-    /// `None` when the tier requires nothing.
+    /// `None` when the partner's tier has no configured requirement.
+    pub required_npcu: Option<u32>,
+    /// `None` when the tier requires nothing (or is not configured).
     pub required_y: Option<f64>,
     pub drop_x: Option<f64>,
     pub drop_on: Option<String>,
@@ -146,7 +147,7 @@ pub fn dashboard_chart(view: &DashboardView, now: DateTime<Utc>) -> Option<Chart
         .into_iter()
         .map(|(h, _)| h)
         .collect();
-    if holdings.is_empty() && view.required_npcu == 0 {
+    if holdings.is_empty() && view.required_npcu.unwrap_or(0) == 0 {
         return None;
     }
     let past = rules::steps(&holdings, from, today);
@@ -154,7 +155,7 @@ pub fn dashboard_chart(view: &DashboardView, now: DateTime<Utc>) -> Option<Chart
         .iter()
         .chain(&forecast.steps)
         .map(|s| s.npcu)
-        .chain([view.required_npcu, view.npcu])
+        .chain([view.required_npcu.unwrap_or(0), view.npcu])
         .max()
         .unwrap_or(0);
     let scale = Scale {
@@ -230,7 +231,10 @@ pub fn dashboard_chart(view: &DashboardView, now: DateTime<Utc>) -> Option<Chart
         forecast_path: step_path(&scale, &forecast.steps, to),
         today_x: r1(scale.x(today)),
         required_npcu: view.required_npcu,
-        required_y: (view.required_npcu > 0).then(|| r1(scale.y(view.required_npcu))),
+        required_y: view
+            .required_npcu
+            .filter(|r| *r > 0)
+            .map(|r| r1(scale.y(r))),
         drop_x: forecast.drops_below_on.map(|d| r1(scale.x(d))),
         drop_on: forecast.drops_below_on.map(|d| d.to_string()),
         x_ticks,
@@ -243,9 +247,16 @@ pub fn dashboard_chart(view: &DashboardView, now: DateTime<Utc>) -> Option<Chart
 }
 
 fn describe(view: &DashboardView, f: &PartnerForecast, from: NaiveDate) -> String {
+    let Some(required) = view.required_npcu else {
+        return format!(
+            "NPCU from {from} to {}: {} today; no requirement is configured for this tier. \
+             Without renewals it stands at {} on {}.",
+            f.to, view.npcu, f.projected_npcu, f.to
+        );
+    };
     let mut s = format!(
-        "NPCU from {from} to {}: {} today against {} required.",
-        f.to, view.npcu, view.required_npcu
+        "NPCU from {from} to {}: {} today against {required} required.",
+        f.to, view.npcu
     );
     match (f.drops_below_on, view.meets_requirement) {
         (Some(d), _) => s.push_str(&format!(
@@ -308,9 +319,14 @@ mod tests {
             owner_name: None,
             owner_email: None,
             npcu,
-            required_npcu: required,
-            gap: required.saturating_sub(npcu),
+            required_npcu: Some(required),
+            gap: Some(required.saturating_sub(npcu)),
             meets_requirement: npcu >= required,
+            standing: if npcu >= required {
+                portal_core::model::Standing::Met
+            } else {
+                portal_core::model::Standing::Below
+            },
             progress_percent: 100,
             certified_users: 0,
             certifications: 0,
@@ -322,6 +338,9 @@ mod tests {
                 certifications: 0,
                 rows: lines,
             }],
+            rows_total: 0,
+            rows_shown: 0,
+            next_cursor: None,
             org_certifications: vec![],
             computed_at: Some(now()),
             generated_at: now(),

@@ -86,7 +86,10 @@ fn fingerprint(name: &str, q: &ReportQuery) -> String {
     let parts = [
         name.to_string(),
         q.region.clone().unwrap_or_default(),
-        q.tier.as_ref().map(|t| t.as_str().to_string()).unwrap_or_default(),
+        q.tier
+            .as_ref()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
         q.owner.clone().unwrap_or_default(),
         q.status.map(|s| s.to_string()).unwrap_or_default(),
         q.course.clone().unwrap_or_default(),

@@ -140,9 +140,19 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
+/// The NPCU chart of a dashboard whose page holds every certification
+/// line (its past and forecast are drawn from each line's dates); a
+/// partner with more lines than a page gets none on the page, and its
+/// forecast from `GET /api/partners/{id}/forecast`, which reads them all.
+fn chart(d: &DashboardView) -> Option<crate::chart::Chart> {
+    (d.next_cursor.is_none() && d.rows_shown >= d.rows_total)
+        .then(|| crate::chart::dashboard_chart(d, d.generated_at))
+        .flatten()
+}
+
 pub fn dashboard(d: &DashboardView) -> Result<String, minijinja::Error> {
     ENV.get_template("dashboard.html")?
-        .render(context! { d => d, style => STYLE, chart => crate::chart::dashboard_chart(d, d.generated_at) })
+        .render(context! { d => d, style => STYLE, chart => chart(d) })
 }
 
 /// A short page with a title and one sentence (both escaped).

@@ -520,6 +520,34 @@ pub(crate) async fn load_dashboard_page(
     partner_id: &str,
     cursor: Option<&str>,
 ) -> Result<dashboard::DashboardView, ApiError> {
+    load_dashboard_lines(state, grant, partner_id, Lines::Page(cursor)).await
+}
+
+/// Dashboard of `partner_id` with every certification line, for what needs
+/// each line's dates (the forecast and history APIs): one Query over the
+/// partner's partition, paged by the store. Same access as
+/// [`load_dashboard_page`].
+pub(crate) async fn load_dashboard(
+    state: &AppState,
+    grant: &Grant,
+    partner_id: &str,
+) -> Result<dashboard::DashboardView, ApiError> {
+    load_dashboard_lines(state, grant, partner_id, Lines::All).await
+}
+
+/// Which certification lines a dashboard read takes.
+enum Lines<'a> {
+    /// [`DASHBOARD_ROWS`] lines after the cursor (`None`: the first).
+    Page(Option<&'a str>),
+    All,
+}
+
+async fn load_dashboard_lines(
+    state: &AppState,
+    grant: &Grant,
+    partner_id: &str,
+    lines: Lines<'_>,
+) -> Result<dashboard::DashboardView, ApiError> {
     match grant {
         // A partner link is checked before any read: it can only ever see
         // its own partner.
@@ -538,16 +566,21 @@ pub(crate) async fn load_dashboard_page(
         }
         _ => {}
     }
-    let d = state
-        .store
-        .partner_dashboard_page(partner_id, DASHBOARD_ROWS, cursor)
-        .await
-        .map_err(|e| match e {
-            portal_core::store::StoreError::Malformed(m) => {
-                ApiError::from(params::ParamError::new("cursor", m))
-            }
-            other => other.into(),
-        })?;
+    let d = match lines {
+        Lines::Page(cursor) => {
+            state
+                .store
+                .partner_dashboard_page(partner_id, DASHBOARD_ROWS, cursor)
+                .await
+        }
+        Lines::All => state.store.partner_dashboard(partner_id).await,
+    }
+    .map_err(|e| match e {
+        portal_core::store::StoreError::Malformed(m) => {
+            ApiError::from(params::ParamError::new("cursor", m))
+        }
+        other => other.into(),
+    })?;
     let owner = d
         .profile
         .as_ref()

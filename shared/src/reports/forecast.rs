@@ -211,7 +211,8 @@ pub struct PartnerForecast {
     /// The window's last date.
     pub to: NaiveDate,
     pub days: u32,
-    pub required_npcu: u32,
+    /// `None` when the partner's tier has no configured requirement.
+    pub required_npcu: Option<u32>,
     pub meets_requirement: bool,
     pub npcu: u32,
     pub projected_npcu: u32,
@@ -287,7 +288,7 @@ pub fn partner_forecast(view: &DashboardView, now: DateTime<Utc>, days: u32) -> 
     // The requirement is the one the dashboard shows; a tier without a
     // configured requirement is never "met", so it has no drop date.
     let required = view.required_npcu;
-    let f = forecast::forecast(&holdings, required, now, to);
+    let f = forecast::forecast(&holdings, required.unwrap_or(0), now, to);
     let meets = view.meets_requirement;
     let renewals: Vec<RenewalLine> = if meets {
         f.renewals

@@ -167,7 +167,11 @@ pub fn partner_history(
     while d <= to {
         points.push(match by_date.get(&d) {
             Some(p) => day(p, false),
-            None => day(&reconstruct(&held, d, view.required_npcu), true),
+            // 0: no requirement configured for the tier (as stored snapshots say).
+            None => day(
+                &reconstruct(&held, d, view.required_npcu.unwrap_or(0)),
+                true,
+            ),
         });
         d += Duration::days(1);
     }
