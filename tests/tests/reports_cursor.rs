@@ -118,10 +118,14 @@ async fn row_reports_page_by_cursor() {
         .collect();
     assert!(statuses.len() > 300, "enough rows for several pages");
 
-    // One page of 100: 100 rows, and about as many items read (the rows,
-    // plus the summaries of the page's partners) — not the report.
+    // One page of 100: at most 100 rows, and at most twice as many items
+    // read (the rows, plus the summaries of the page's partners) — not the
+    // report. Rows of untracked partners are read and dropped within that
+    // budget (paged.rs), so a page may hold fewer: the generated data puts
+    // every tier, untracked ones included, among its first partners.
     let (page, read) = get_counted(&w, "/api/reports/user-certifications?limit=100", ADMIN).await;
-    assert_eq!(page["data"].as_array().unwrap().len(), 100);
+    let n = page["data"].as_array().unwrap().len();
+    assert!((1..=100).contains(&n), "{n} rows");
     assert!(page["next_cursor"].is_string());
     assert_eq!(page["meta"]["paging"], "cursor");
     assert!(read <= 200, "a page of 100 read {read} items");

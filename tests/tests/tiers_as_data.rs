@@ -285,7 +285,12 @@ async fn unconfigured_and_new_tiers_from_the_crm_through_sync_and_reports() {
         )
         .await;
         assert!(rows(&r).is_empty(), "{report}: {r}");
-        assert_eq!(r["meta"]["total"], 0, "{report}");
+        // Row reports page by cursor (no total): the walk ends at once.
+        if r["meta"]["paging"] == "cursor" {
+            assert!(r["next_cursor"].is_null(), "{report}: {r}");
+        } else {
+            assert_eq!(r["meta"]["total"], 0, "{report}");
+        }
     }
 
     // Configuring the tier is enough: the same stored data, read with

@@ -1,11 +1,13 @@
 //! Per-run caches of the few items a reminder decision needs besides the
 //! due row itself: the user (deactivated?), the partner (active, tracked?),
 //! the opt-out record and the suppression record (`mail_events`). Each is
-//! one GetItem, at most once per run.
+//! read at most once per run: the user and the partner by GetItem, an
+//! address's opt-out and suppression together by one BatchGetItem.
 
 use std::collections::HashMap;
 
 use portal_core::model::{LmsUser, Partner};
+use portal_core::store::access::AddressBlocks;
 use portal_core::store::{Result, Store};
 
 use crate::summary::SkipReason;
@@ -14,8 +16,7 @@ pub(crate) struct Lookups<'a> {
     store: &'a Store,
     users: HashMap<String, Option<LmsUser>>,
     partners: HashMap<String, Option<Partner>>,
-    optouts: HashMap<String, bool>,
-    suppressed: HashMap<String, bool>,
+    addresses: HashMap<String, AddressBlocks>,
 }
 
 impl<'a> Lookups<'a> {
@@ -24,8 +25,7 @@ impl<'a> Lookups<'a> {
             store,
             users: HashMap::new(),
             partners: HashMap::new(),
-            optouts: HashMap::new(),
-            suppressed: HashMap::new(),
+            addresses: HashMap::new(),
         }
     }
 
@@ -69,24 +69,24 @@ impl<'a> Lookups<'a> {
         })
     }
 
-    pub(crate) async fn opted_out(&mut self, email: &str) -> Result<bool> {
+    /// The opt-out and suppression records of `email`, read together once
+    /// a run.
+    async fn blocks(&mut self, email: &str) -> Result<AddressBlocks> {
         let key = portal_core::store::keys::normalize_email(email);
-        if let Some(v) = self.optouts.get(&key) {
+        if let Some(v) = self.addresses.get(&key) {
             return Ok(*v);
         }
-        let v = self.store.is_opted_out(&key).await?;
-        self.optouts.insert(key, v);
+        let v = self.store.address_blocks(&key).await?;
+        self.addresses.insert(key, v);
         Ok(v)
+    }
+
+    pub(crate) async fn opted_out(&mut self, email: &str) -> Result<bool> {
+        Ok(self.blocks(email).await?.opted_out)
     }
 
     /// Whether SES reported the address as hard-bounced or complaining.
     pub(crate) async fn suppressed(&mut self, email: &str) -> Result<bool> {
-        let key = email.trim().to_lowercase();
-        if let Some(v) = self.suppressed.get(&key) {
-            return Ok(*v);
-        }
-        let v = self.store.get_suppression(&key).await?.is_some();
-        self.suppressed.insert(key, v);
-        Ok(v)
+        Ok(self.blocks(email).await?.suppressed)
     }
 }

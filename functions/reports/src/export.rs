@@ -6,9 +6,11 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use portal_core::reports::table::cell_text;
-use portal_core::reports::ReportRow;
+use portal_core::reports::{Format, ReportRow};
 use rust_xlsxwriter::ExcelDateTime;
 use serde_json::Value;
+
+use crate::http::{self, ApiError, ApiResult};
 
 /// Most characters an Excel cell holds; a longer string makes the whole
 /// file invalid, so such text is cut (the CSV keeps all of it).
@@ -188,6 +190,29 @@ pub fn to_xlsx<T: ReportRow>(sheet: &str, rows: &[T]) -> Result<Vec<u8>, ExportE
     }
     ws.set_freeze_panes(1, 0)?;
     Ok(wb.save_to_buffer()?)
+}
+
+/// Report rows as a CSV or XLSX download (`Json` is not a file: 400).
+pub(crate) fn file_of<T: ReportRow>(name: &str, format: Format, rows: &[T]) -> ApiResult {
+    match format {
+        Format::Json => Err(ApiError::BadRequest("JSON is not a file format".into())),
+        Format::Csv => {
+            let bytes = to_csv(rows).map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(http::file(
+                "text/csv; charset=utf-8",
+                &format!("{name}.csv"),
+                bytes,
+            ))
+        }
+        Format::Xlsx => {
+            let bytes = to_xlsx(name, rows).map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(http::file(
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                &format!("{name}.xlsx"),
+                bytes,
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

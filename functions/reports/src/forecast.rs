@@ -51,7 +51,7 @@ pub async fn partner_forecast(state: &AppState, req: &Request, id: &str) -> ApiR
     let pairs = query_pairs(req);
     let grant = authenticate(state, req, &pairs, TokenIn::HeaderOrQuery).await?;
     let days = forecast::parse_window(&pairs)?;
-    let view = crate::routes::load_dashboard(state, &grant, id).await?;
+    let view = crate::dashboards::load_all(state, &grant, id).await?;
     let f = forecast::partner_forecast(&view, state.clock.now(), days);
     Ok(http::json(StatusCode::OK, &f))
 }

@@ -17,7 +17,7 @@ pub async fn partner_history_json(state: &AppState, req: &Request, id: &str) -> 
     let grant = authenticate(state, req, &pairs, TokenIn::HeaderOrQuery).await?;
     let now = state.clock.now();
     let (from, to) = parse_range(&pairs, now.date_naive())?;
-    let view = crate::routes::load_dashboard(state, &grant, id).await?;
+    let view = crate::dashboards::load_all(state, &grant, id).await?;
     let stored = state.store.history(id, from, to).await?;
     Ok(http::json(
         StatusCode::OK,

@@ -32,6 +32,7 @@ use portal_core::store::Store;
 pub mod admin;
 pub mod auth;
 pub mod chart;
+pub mod dashboards;
 pub mod export;
 pub mod forecast;
 pub mod history;
@@ -43,6 +44,7 @@ pub mod recompute;
 pub mod render;
 pub mod routes;
 pub mod runner;
+pub mod scope;
 pub mod web;
 
 pub use portal_core::access::Grant;

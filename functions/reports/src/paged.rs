@@ -124,7 +124,7 @@ impl Partners {
         Ok(Partners::Only(
             summaries
                 .into_iter()
-                .filter(|s| s.tracked && crate::routes::passes(grant, q, s))
+                .filter(|s| s.tracked && crate::scope::passes(grant, q, s))
                 .map(|s| (s.partner_id.clone(), s))
                 .collect(),
         ))
@@ -317,7 +317,7 @@ fn respond<T: ReportRow>(
             },
         )),
         format => {
-            let mut resp = crate::routes::file_of(name, format, &rows)?;
+            let mut resp = crate::export::file_of(name, format, &rows)?;
             if let Some(c) = next_cursor {
                 if let Ok(v) = c.parse() {
                     resp.headers_mut().insert("x-next-cursor", v);

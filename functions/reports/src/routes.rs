@@ -17,12 +17,12 @@ use portal_core::reports::forecast::TierAtRiskRow;
 use portal_core::reports::params::{self, ReportSpec};
 use portal_core::reports::rows::{self, CertFilter, Scored};
 use portal_core::reports::table::{paginate, sort_rows};
-use portal_core::reports::{dashboard, Format, ReportQuery, ReportRow};
+use portal_core::reports::{Format, ReportQuery, ReportRow};
 use portal_core::store::access::OptOut;
 
 use crate::auth::{authenticate, require_admin, require_staff, TokenIn};
 use crate::http::{self, query_pairs, secure, ApiError, ApiResult};
-use crate::{admin, export, paged, render, AppState};
+use crate::{admin, dashboards, export, paged, render, scope, AppState};
 
 /// Partitions read at once for the user certifications report.
 const PARTITION_CONCURRENCY: usize = 8;
@@ -172,45 +172,8 @@ fn respond<T: ReportRow>(name: &str, rows: Vec<T>, q: &ReportQuery) -> ApiResult
     };
     match q.format {
         Format::Json => Ok(http::json(StatusCode::OK, &paginate(rows, q.page, q.limit))),
-        format => file_of(name, format, &export_rows(rows)),
+        format => export::file_of(name, format, &export_rows(rows)),
     }
-}
-
-/// Report rows as a CSV or XLSX download (`Json` is not a file: 400).
-pub(crate) fn file_of<T: ReportRow>(name: &str, format: Format, rows: &[T]) -> ApiResult {
-    match format {
-        Format::Json => Err(ApiError::BadRequest("JSON is not a file format".into())),
-        Format::Csv => {
-            let bytes = export::to_csv(rows).map_err(|e| ApiError::Internal(e.to_string()))?;
-            Ok(http::file(
-                "text/csv; charset=utf-8",
-                &format!("{name}.csv"),
-                bytes,
-            ))
-        }
-        Format::Xlsx => {
-            let bytes =
-                export::to_xlsx(name, rows).map_err(|e| ApiError::Internal(e.to_string()))?;
-            Ok(http::file(
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                &format!("{name}.xlsx"),
-                bytes,
-            ))
-        }
-    }
-}
-
-/// Whether the grant may see the partner of summary `s` and it passes the
-/// `region`/`tier`/`owner` (and `partner`) filters.
-pub(crate) fn passes(grant: &Grant, q: &ReportQuery, s: &PartnerSummary) -> bool {
-    grant.can_see_partner(&s.partner_id, s.owner_email.as_deref())
-        && q.matches_partner(
-            s.region.as_deref(),
-            s.tier.as_ref(),
-            s.owner_email.as_deref(),
-            s.owner_name.as_deref(),
-        )
-        && q.partner.as_deref().is_none_or(|p| p == s.partner_id)
 }
 
 /// Tracked partner summaries the caller may see and that pass the
@@ -224,7 +187,7 @@ fn visible<'a>(
 ) -> Vec<Scored<'a>> {
     let now = state.clock.now();
     rows::score(
-        summaries.iter().filter(|s| passes(grant, q, s)),
+        summaries.iter().filter(|s| scope::passes(grant, q, s)),
         now,
         state.warning_days,
         &state.tiers,
@@ -496,120 +459,13 @@ async fn orphan_rows(state: &AppState) -> Result<Vec<rows::OrphanRow>, ApiError>
     Ok(rows::orphans(&users, &members, &partners, &contacts))
 }
 
-/// Certification lines a dashboard shows at once; `?cursor=` pages on, so
-/// a partner of any size is read and rendered a page at a time.
-pub const DASHBOARD_ROWS: usize = 500;
-
-/// The `cursor` parameter of a dashboard address, if any.
-pub(crate) fn dashboard_cursor(pairs: &[(String, String)]) -> Option<&str> {
-    pairs
-        .iter()
-        .find(|(k, v)| k == "cursor" && !v.trim().is_empty())
-        .map(|(_, v)| v.trim())
-}
-
-/// Dashboard of `partner_id` if the grant may see it, with the page of
-/// lines after `cursor` (`None`: the first); unknown and out-of-scope look
-/// the same (404) *and cost the same*: a PAM's scope is checked on the
-/// profile (one GetItem) before the partition is read, so an unknown id
-/// and another owner's partner are one GetItem each and response time
-/// tells nothing. A cursor that is not one of the partner's is a 400.
-pub(crate) async fn load_dashboard_page(
-    state: &AppState,
-    grant: &Grant,
-    partner_id: &str,
-    cursor: Option<&str>,
-) -> Result<dashboard::DashboardView, ApiError> {
-    load_dashboard_lines(state, grant, partner_id, Lines::Page(cursor)).await
-}
-
-/// Dashboard of `partner_id` with every certification line, for what needs
-/// each line's dates (the forecast and history APIs): one Query over the
-/// partner's partition, paged by the store. Same access as
-/// [`load_dashboard_page`].
-pub(crate) async fn load_dashboard(
-    state: &AppState,
-    grant: &Grant,
-    partner_id: &str,
-) -> Result<dashboard::DashboardView, ApiError> {
-    load_dashboard_lines(state, grant, partner_id, Lines::All).await
-}
-
-/// Which certification lines a dashboard read takes.
-enum Lines<'a> {
-    /// [`DASHBOARD_ROWS`] lines after the cursor (`None`: the first).
-    Page(Option<&'a str>),
-    All,
-}
-
-async fn load_dashboard_lines(
-    state: &AppState,
-    grant: &Grant,
-    partner_id: &str,
-    lines: Lines<'_>,
-) -> Result<dashboard::DashboardView, ApiError> {
-    match grant {
-        // A partner link is checked before any read: it can only ever see
-        // its own partner.
-        Grant::PartnerLink { partner_id: own } if own != partner_id => {
-            return Err(ApiError::NotFound)
-        }
-        Grant::Pam { .. } => {
-            let owner = state
-                .store
-                .get_partner(partner_id)
-                .await?
-                .and_then(|p| p.owner_email);
-            if !grant.can_see_partner(partner_id, owner.as_deref()) {
-                return Err(ApiError::NotFound);
-            }
-        }
-        _ => {}
-    }
-    let d = match lines {
-        Lines::Page(cursor) => {
-            state
-                .store
-                .partner_dashboard_page(partner_id, DASHBOARD_ROWS, cursor)
-                .await
-        }
-        Lines::All => state.store.partner_dashboard(partner_id).await,
-    }
-    .map_err(|e| match e {
-        portal_core::store::StoreError::Malformed(m) => {
-            ApiError::from(params::ParamError::new("cursor", m))
-        }
-        other => other.into(),
-    })?;
-    let owner = d
-        .profile
-        .as_ref()
-        .and_then(|p| p.owner_email.clone())
-        .or_else(|| d.summary.as_ref().and_then(|s| s.owner_email.clone()));
-    if !grant.can_see_partner(partner_id, owner.as_deref()) {
-        return Err(ApiError::NotFound);
-    }
-    let mut view = dashboard::build(
-        d.profile.as_ref(),
-        d.summary.as_ref(),
-        &d.certs,
-        &d.org_certs,
-        state.clock.now(),
-        state.warning_days,
-        &state.tiers,
-    )
-    .ok_or(ApiError::NotFound)?;
-    view.next_cursor = d.next_cursor;
-    Ok(view)
-}
-
 async fn partner_json(state: &AppState, req: &Request, id: &str) -> ApiResult {
     let pairs = query_pairs(req);
     let grant = authenticate(state, req, &pairs, TokenIn::HeaderOrQuery).await?;
     if let Some((k, _)) = pairs.iter().find(|(k, _)| k != "token" && k != "cursor") {
         return Err(params::ParamError::new(k, "unknown or not supported by this route").into());
     }
-    let view = load_dashboard_page(state, &grant, id, dashboard_cursor(&pairs)).await?;
+    let view = dashboards::load_page(state, &grant, id, dashboards::cursor_of(&pairs)).await?;
     Ok(http::json(StatusCode::OK, &view))
 }
 
@@ -634,7 +490,7 @@ async fn partner_page(state: &AppState, req: &Request, link: &str) -> ApiResult 
         partner_id: partner_id.clone(),
     };
     let pairs = query_pairs(req);
-    match load_dashboard_page(state, &grant, &partner_id, dashboard_cursor(&pairs)).await {
+    match dashboards::load_page(state, &grant, &partner_id, dashboards::cursor_of(&pairs)).await {
         Ok(view) => {
             let page = render::dashboard(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
             Ok(http::html(StatusCode::OK, page))

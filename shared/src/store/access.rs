@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::keys::{self, entity};
-use super::{schema, Keys, QuerySpec, Result, SkCondition, Store, StoreError, StoreItem};
+use super::{schema, ItemKey, Keys, QuerySpec, Result, SkCondition, Store, StoreError, StoreItem};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[serde(rename_all = "snake_case")]
@@ -447,9 +447,34 @@ impl Store {
             .is_some())
     }
 
+    /// Whether `email` opted out and whether SES suppressed it (a hard
+    /// bounce or a complaint): both records in one BatchGetItem, since a
+    /// reminder needs both answers for every address it mails.
+    pub async fn address_blocks(&self, email: &str) -> Result<AddressBlocks> {
+        let optout = ItemKey::new(keys::optout_pk(email), keys::OPTOUT_SK);
+        let suppression = ItemKey::new(keys::suppression_pk(email), keys::SUPPRESSION_SK);
+        let found = self
+            .get_items(&[optout.clone(), suppression.clone()])
+            .await?
+            .iter()
+            .map(ItemKey::of)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(AddressBlocks {
+            opted_out: found.contains(&optout),
+            suppressed: found.contains(&suppression),
+        })
+    }
+
     pub async fn remove_optout(&self, email: &str) -> Result<bool> {
         self.delete(&keys::optout_pk(email), keys::OPTOUT_SK).await
     }
+}
+
+/// What stops mail to one address ([`Store::address_blocks`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AddressBlocks {
+    pub opted_out: bool,
+    pub suppressed: bool,
 }
 
 #[cfg(test)]

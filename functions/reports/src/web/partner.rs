@@ -154,8 +154,8 @@ pub async fn page(
 ) -> ApiResult {
     // Scope first: a PAM learns nothing of a partner that is not theirs.
     let pairs = query_pairs(req);
-    let cursor = crate::routes::dashboard_cursor(&pairs);
-    let view = crate::routes::load_dashboard_page(state, &s.grant, id, cursor).await?;
+    let cursor = crate::dashboards::cursor_of(&pairs);
+    let view = crate::dashboards::load_page(state, &s.grant, id, cursor).await?;
     let full = crate::render::dashboard(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
     let partner = state
         .store
