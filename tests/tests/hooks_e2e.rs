@@ -112,9 +112,9 @@ async fn webhooks_keep_the_dashboard_current_without_a_scheduled_run() {
             t.groups[g].1.iter().find_map(|u| {
                 let active = t.users.get(u).is_some_and(|x| x.active);
                 let course = cert_courses.iter().find(|c| {
-                    !t.records
+                    t.records
                         .get(&(u.clone(), c.to_string()))
-                        .is_some_and(|r| r.progress == Progress::Completed)
+                        .is_none_or(|r| r.progress != Progress::Completed)
                 })?;
                 active.then(|| (pid.clone(), u.clone(), course.to_string()))
             })

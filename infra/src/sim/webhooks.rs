@@ -206,3 +206,82 @@ async fn deliver(url: String, mut rx: mpsc::UnboundedReceiver<Value>, counters: 
         c.fetch_add(1, Ordering::SeqCst);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datagen::{self, DatasetSize, GenOptions};
+    use crate::sim::mutation;
+    use chrono::NaiveDate;
+    use portal_core::sources::northpass::hooks::{parse_hook, HookKind};
+
+    fn world() -> World {
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let data = datagen::generate(&GenOptions {
+            size: DatasetSize::Small,
+            seed: 3,
+            as_of,
+        });
+        World::new(data, as_of.and_hms_opt(0, 0, 0).unwrap().and_utc(), 3)
+    }
+
+    fn opts(out_of_order: bool) -> WebhookOptions {
+        WebhookOptions {
+            url: "http://127.0.0.1:1/hooks".into(),
+            redeliver: false,
+            out_of_order,
+        }
+    }
+
+    /// What the simulator sends is what the portal accepts.
+    #[test]
+    fn payloads_parse_as_the_portal_expects() {
+        let mut w = world();
+        let hooks = Webhooks::default();
+        let person = w.data.people[0].id.clone();
+        let course = w.data.courses[0].id.clone();
+        let m = Mutation::CompleteCourse {
+            person_id: person.clone(),
+            course_id: course.clone(),
+            at: None,
+        };
+        let outcome = mutation::apply(&mut w, m.clone()).unwrap();
+        let evs = hooks.events(&m, &outcome, &w, &opts(true));
+        assert_eq!(evs.len(), 2, "completion + late progress");
+        let done = parse_hook(evs[0].to_string().as_bytes()).unwrap();
+        assert_eq!(done.kind, HookKind::CourseCompleted);
+        assert_eq!(done.person_id.as_deref(), Some(person.as_str()));
+        assert_eq!(done.course_id.as_deref(), Some(course.as_str()));
+        assert!(done.person.is_some(), "person from the top-level included");
+        assert_eq!(done.created_at, Some(outcome.at));
+        let late = parse_hook(evs[1].to_string().as_bytes()).unwrap();
+        assert_eq!(late.kind, HookKind::LearnerProgress);
+        assert_eq!(late.person_id.as_deref(), Some(person.as_str()));
+        assert!(late.created_at < done.created_at, "stamped before");
+        assert_ne!(late.event_id, done.event_id);
+        assert_eq!(hooks.events(&m, &outcome, &w, &opts(false)).len(), 1);
+
+        let m = Mutation::AddPerson {
+            email: "n@x.io".into(),
+            first_name: "N".into(),
+            last_name: "X".into(),
+            group_id: None,
+        };
+        let outcome = mutation::apply(&mut w, m.clone()).unwrap();
+        let evs = hooks.events(&m, &outcome, &w, &opts(false));
+        let created = parse_hook(evs[0].to_string().as_bytes()).unwrap();
+        assert_eq!(created.kind, HookKind::LearnerCreated);
+        assert_eq!(created.person_id, outcome.id);
+        assert_eq!(
+            created.person.and_then(|p| p.email).as_deref(),
+            Some("n@x.io")
+        );
+        // Other changes send nothing.
+        let m = Mutation::RenameGroup {
+            group_id: w.data.groups[0].id.clone(),
+            name: "Renamed".into(),
+        };
+        let outcome = mutation::apply(&mut w, m.clone()).unwrap();
+        assert!(hooks.events(&m, &outcome, &w, &opts(true)).is_empty());
+    }
+}
