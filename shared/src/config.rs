@@ -81,6 +81,10 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ("SYNC_CONCURRENCY", "8", "Transcripts / memberships the sync fetches at once (>= 1; the rate limit still paces them)"),
     ("SYNC_CHECKPOINT_MARGIN_SECS", "60", "The sync checkpoints when less than this many seconds of Lambda time are left"),
     ("PORTAL_SYNC_FUNCTION_NAME", "", "Lambda function name of sync, for on-demand runs and checkpoint continuations"),
+    ("PORTAL_HOOK_SECRET", "", "Path secret of the Northpass webhook endpoint POST /hooks/northpass/{secret}, local/dev; unset (with its ARN) = the endpoint answers 404"),
+    ("PORTAL_HOOK_SECRET_PREVIOUS", "", "The path secret before the last rotation, still accepted (local/dev; with the ARN, Secrets Manager's AWSPREVIOUS version is)"),
+    ("PORTAL_HOOK_SECRET_SECRET_ARN", "", "Secrets Manager ARN holding the webhook path secret (AWSCURRENT, and AWSPREVIOUS during rotation)"),
+    ("PORTAL_HOOK_QUEUE_URL", "", "SQS queue URL the webhook endpoint enqueues events to (the sync consumes it)"),
     ("PORTAL_EXPORT_BUCKET", "", "S3 bucket for exports too large for a Lambda response (answered 303 to a presigned URL); unset = every export inline"),
 ];
 
@@ -301,6 +305,21 @@ pub struct Config {
     pub export_bucket: Option<String>,
     /// The sync function's section (`SYNC_*`, `PORTAL_SYNC_FUNCTION_NAME`).
     pub sync: SyncSettings,
+    /// The Northpass webhook endpoint (reports function).
+    pub hooks: HookSettings,
+}
+
+/// The Northpass webhook endpoint's settings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HookSettings {
+    /// The path secret (`PORTAL_HOOK_SECRET` / `..._SECRET_ARN`); `None`
+    /// turns the endpoint off (404).
+    pub secret: Option<SecretRef>,
+    /// The secret before the last rotation, given directly
+    /// (`PORTAL_HOOK_SECRET_PREVIOUS`); by ARN it is the AWSPREVIOUS version.
+    pub previous_secret: Option<Secret>,
+    /// Where events are enqueued (`PORTAL_HOOK_QUEUE_URL`).
+    pub queue_url: Option<String>,
 }
 
 /// The sync function's own knobs, parsed here once; the sync turns them
@@ -692,6 +711,11 @@ impl Config {
             )?,
             export_bucket: env.get("PORTAL_EXPORT_BUCKET"),
             sync,
+            hooks: HookSettings {
+                secret: env.secret_ref("PORTAL_HOOK_SECRET", "PORTAL_HOOK_SECRET_SECRET_ARN")?,
+                previous_secret: env.get("PORTAL_HOOK_SECRET_PREVIOUS").map(Secret),
+                queue_url: env.url("PORTAL_HOOK_QUEUE_URL")?,
+            },
         })
     }
 

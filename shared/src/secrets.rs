@@ -65,11 +65,36 @@ impl Secrets {
         }
     }
 
+    /// A rotated secret: the current value and, during the grace period
+    /// after a rotation, the one before it. By ARN these are Secrets
+    /// Manager's `AWSCURRENT` and `AWSPREVIOUS` versions (a secret never
+    /// rotated has no previous one); given directly, `previous` is the
+    /// caller's second variable.
+    pub async fn resolve_rotating(
+        &self,
+        secret: &SecretRef,
+        previous: Option<&Secret>,
+    ) -> Result<(Secret, Option<Secret>), SecretError> {
+        match secret {
+            SecretRef::Value(v) => Ok((v.clone(), previous.cloned())),
+            SecretRef::SecretArn(arn) => {
+                let current = self.fetch(arn).await?;
+                let previous = self.fetch_stage(arn, Some("AWSPREVIOUS")).await.ok();
+                Ok((current, previous))
+            }
+        }
+    }
+
     async fn fetch(&self, arn: &str) -> Result<Secret, SecretError> {
+        self.fetch_stage(arn, None).await
+    }
+
+    async fn fetch_stage(&self, arn: &str, stage: Option<&str>) -> Result<Secret, SecretError> {
         let out = self
             .client
             .get_secret_value()
             .secret_id(arn)
+            .set_version_stage(stage.map(str::to_string))
             .send()
             .await
             .map_err(|e| SecretError::Fetch {
@@ -147,6 +172,24 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(got.map(|g| g.expose().to_string()).as_deref(), Some("k"));
+    }
+
+    #[tokio::test]
+    async fn a_rotating_value_keeps_the_previous_one() {
+        let (cur, prev) = offline()
+            .resolve_rotating(
+                &SecretRef::Value(Secret::new("new")),
+                Some(&Secret::new("old")),
+            )
+            .await
+            .unwrap();
+        assert_eq!(cur.expose(), "new");
+        assert_eq!(prev.unwrap().expose(), "old");
+        let err = offline()
+            .resolve_rotating(&SecretRef::SecretArn("arn:r".into()), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SecretError::Fetch { .. }), "{err}");
     }
 
     #[tokio::test]

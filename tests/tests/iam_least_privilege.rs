@@ -10,6 +10,9 @@
 //!   their own, and a large export (S3);
 //! - reminders: the secret, an SES bounce from SNS (a suppression), the
 //!   reminder run and the PAM digest;
+//! - webhooks: the reports read the path secret and enqueue an event
+//!   (`sqs:SendMessage`), the sync consumes it (`sqs:ReceiveMessage`,
+//!   `DeleteMessage`) and applies it;
 //! - and the converse: the same calls with one needed statement removed
 //!   are refused, and the refused admin action leaves the partner as it was.
 //!
@@ -44,6 +47,7 @@ const ACCOUNT: &str = "123456789012";
 const STACK: &str = "portal-iam";
 const ADMIN: &str = "iam-test-admin-token-0123456789abcdef";
 const SENDER: &str = "reminders@iam.portal.test";
+const HOOK_SECRET: &str = "iam-hook-path-secret";
 
 static SERIAL: Mutex<()> = Mutex::const_new(());
 
@@ -283,6 +287,7 @@ async fn world_with(extra_env: &[(&str, &str)], synced: bool) -> World {
             "iam-unsub-key".to_string(),
         ),
         ("LinkKeySecretArn", "e2e-link-key".to_string()),
+        ("HookSecretArn", HOOK_SECRET.to_string()),
     ];
     let mut params = HashMap::new();
     for (param, value) in values {
@@ -298,6 +303,22 @@ async fn world_with(extra_env: &[(&str, &str)], synced: bool) -> World {
     }
     let bucket = format!("{}-exports", env.table);
     emu.create_bucket(&bucket).await.expect("export bucket");
+    // The webhook queue (reports sends, sync consumes).
+    let queue_name = format!("{}-hooks", env.table);
+    let queue_url = aws_sdk_sqs::Client::new(&emu.sdk_config().await)
+        .create_queue()
+        .queue_name(&queue_name)
+        .send()
+        .await
+        .expect("webhook queue")
+        .queue_url()
+        .expect("queue url")
+        .to_string();
+    params.insert("WebhookQueue".into(), queue_url);
+    params.insert(
+        "WebhookQueue.Arn".into(),
+        format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}"),
+    );
     params.insert("SenderIdentity".into(), SENDER.into());
     params.insert("SesConfigurationSet".into(), String::new());
     params.insert("MailConfigurationSet".into(), format!("{STACK}-mail"));
@@ -395,6 +416,100 @@ async fn sync_without_its_batch_writes_is_denied() {
     w.enforce(false).await;
     assert_ne!(s.status, RunStatus::Succeeded, "{s:#?}");
     assert!(format!("{s:?}").contains("AccessDenied"), "{s:#?}");
+}
+
+// ---------------------------------------------------------------------------
+// webhooks: reports enqueues, sync consumes
+// ---------------------------------------------------------------------------
+
+/// A completion event of a partner member, as Northpass posts it.
+async fn completion_event(store: &Store, id: &str) -> Value {
+    let (_, user, _) = award_target(store).await;
+    json!({"data": {"id": id, "type": "course_completion_events",
+        "attributes": {"created_at": "2026-11-23T00:00:01Z"},
+        "relationships": {"person": {"data": {"id": user, "type": "people"}}}}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_flow_with_only_their_template_policies() {
+    use portal_reports::hooks::{HookQueue, HookSecrets, Hooks};
+    let _serial = SERIAL.lock().await;
+    let w = world(&[]).await;
+    let queue = w.stack.value_of("WebhookQueue");
+    let reports_sdk = w
+        .user("reports-hooks", &w.statements("ReportsFunction"))
+        .await;
+    let sync_sdk = w.user("sync-hooks", &w.statements("SyncFunction")).await;
+    let no_consume = w
+        .user(
+            "sync-hooks-denied",
+            &without_sid(&w.statements("SyncFunction"), "ConsumeWebhooks"),
+        )
+        .await;
+    let event = completion_event(&w.env.store, "iam-event-1").await;
+
+    w.enforce(true).await;
+    // The reports' cold start: the path secret by ARN (with AWSPREVIOUS).
+    let secret_arn = w.stack.value_of("HookSecretArn");
+    let secrets = HookSecrets::resolve(
+        Secrets::from_sdk_config(&reports_sdk),
+        SecretRef::SecretArn(secret_arn),
+        None,
+    )
+    .await
+    .expect("the reports read the webhook secret");
+    let state = AppState::new(
+        &w.env.config,
+        Store::from_sdk_config(&reports_sdk, w.env.table.clone()),
+    )
+    .with_admin_token(ADMIN)
+    .with_hooks(Hooks {
+        secrets,
+        queue: HookQueue {
+            client: aws_sdk_sqs::Client::new(&reports_sdk),
+            url: queue.clone(),
+        },
+    });
+    let server = spawn(state, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("server");
+    let status = reqwest::Client::new()
+        .post(format!("{}/hooks/northpass/{HOOK_SECRET}", server.url()))
+        .json(&event)
+        .send()
+        .await
+        .expect("post")
+        .status();
+    let depth: Value = reqwest::Client::new()
+        .get(format!("{}/api/admin/hooks", server.url()))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("status JSON");
+    let denied = portal_sync::hooks::poll_queue(
+        &w.env.deps,
+        &aws_sdk_sqs::Client::new(&no_consume),
+        &queue,
+        0,
+    )
+    .await;
+    let mut deps = w.env.deps.clone();
+    deps.store = Store::from_sdk_config(&sync_sdk, w.env.table.clone());
+    let consumed =
+        portal_sync::hooks::poll_queue(&deps, &aws_sdk_sqs::Client::new(&sync_sdk), &queue, 0)
+            .await;
+    w.enforce(false).await;
+
+    assert_eq!(status, 202, "the event was enqueued");
+    assert_eq!(depth["queue"]["waiting"], 1, "queue depth read: {depth}");
+    let e = denied.expect_err("receiving without ConsumeWebhooks is refused");
+    assert!(format!("{e}").contains("AccessDenied"), "{e}");
+    assert_eq!(consumed.expect("the sync consumes"), (1, 0));
+    let c = w.env.store.hook_counters().await.unwrap();
+    assert_eq!((c.received, c.processed, c.failed), (1, 1, 0), "{c:?}");
 }
 
 // ---------------------------------------------------------------------------

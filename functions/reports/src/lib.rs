@@ -15,6 +15,7 @@
 //! | [`export`] | CSV / XLSX encoding of report rows |
 //! | [`forecast`] | the tier-at-risk report's reads, a partner's forecast |
 //! | [`history`] | a partner's daily history |
+//! | [`hooks`] | the Northpass webhook endpoint (dedupe, enqueue) |
 //! | [`recompute`] | one partner's summary after an admin change |
 //! | [`runner`] | "run now": async Lambda invoke or in-process |
 //! | [`local`] | hyper/axum adapter for the dev runner and tests |
@@ -36,6 +37,7 @@ pub mod dashboards;
 pub mod export;
 pub mod forecast;
 pub mod history;
+pub mod hooks;
 pub mod http;
 pub mod local;
 pub mod offload;
@@ -85,6 +87,8 @@ pub struct AppState {
     /// claims a person's reminder history looks up
     /// (`PORTAL_REMINDER_THRESHOLDS`, `PORTAL_REMINDER_EXPIRED_NOTICE`).
     pub reminder_stages: Vec<u32>,
+    /// The Northpass webhook endpoint; `None` = off (404).
+    pub hooks: Option<Arc<hooks::Hooks>>,
 }
 
 impl AppState {
@@ -122,6 +126,7 @@ impl AppState {
                 s.dedup();
                 s
             },
+            hooks: None,
         }
     }
 
@@ -143,6 +148,10 @@ impl AppState {
     }
     pub fn with_offload(mut self, offload: offload::Offload) -> Self {
         self.offload = Some(offload);
+        self
+    }
+    pub fn with_hooks(mut self, hooks: hooks::Hooks) -> Self {
+        self.hooks = Some(Arc::new(hooks));
         self
     }
     pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {

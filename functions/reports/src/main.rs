@@ -53,6 +53,20 @@ async fn main() -> anyhow::Result<()> {
             .build();
         state = state.with_mailer(Arc::new(mailer));
     }
+    // The webhook endpoint needs both its path secret and its queue.
+    if let (Some(secret), Some(url)) = (config.hooks.secret.clone(), config.hooks.queue_url.clone())
+    {
+        let hook_secrets = portal_reports::hooks::HookSecrets::resolve(
+            secrets.clone(),
+            secret,
+            config.hooks.previous_secret.as_ref(),
+        )
+        .await?;
+        state = state.with_hooks(portal_reports::hooks::Hooks {
+            secrets: hook_secrets,
+            queue: portal_reports::hooks::HookQueue::from_sdk_config(&sdk, url),
+        });
+    }
     let state = &state;
     run(service_fn(move |req: Request| async move {
         portal_reports::handle(state, req).await

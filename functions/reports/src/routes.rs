@@ -111,7 +111,14 @@ async fn dispatch(
             "/api/partners/{id}/history",
             crate::history::partner_history_json(state, req, id).await,
         ),
+        ["api", "admin", "hooks"] if get => {
+            ("/api/admin/hooks", crate::hooks::status(state, req).await)
+        }
         ["api", "admin", ..] => admin::dispatch(state, req, method, &segs[2..]).await,
+        ["hooks", "northpass", secret] if method == Method::POST => (
+            "/hooks/northpass/{secret}",
+            crate::hooks::receive(state, req, secret).await,
+        ),
         ["p", _] | ["api", "reports", _] | ["api", "partners", _] => {
             ("(method)", Err(ApiError::MethodNotAllowed))
         }

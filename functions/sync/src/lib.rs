@@ -8,6 +8,7 @@
 //! - [`run_to_completion`]: the local loop — invokes until the run is done.
 //! - [`run_all`]: every task in dependency order ([`TaskName::ALL`]).
 //! - [`handler::handle`]: the Lambda event handler (EventBridge or direct).
+//! - [`hooks::handle_sqs`]: the webhook consumer (SQS batches).
 
 pub mod convert;
 pub mod deps;
@@ -15,6 +16,7 @@ pub mod error;
 mod guard;
 pub mod handler;
 mod history;
+pub mod hooks;
 mod link;
 mod markers;
 mod recompute;

@@ -42,6 +42,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = &deps;
     let continuation = &continuation;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        // The webhook queue's batches (an SQS event source) answer with
+        // the failed message ids instead of a run summary.
+        if portal_sync::hooks::is_sqs_event(&event.payload) {
+            let batch = serde_json::from_value(event.payload)?;
+            let answer = portal_sync::hooks::handle_sqs(deps, batch).await;
+            return Ok(serde_json::to_value(answer)?);
+        }
         let deadline = deadline_instant(event.context.deadline);
         handle(deps, &event.payload, Some(deadline), continuation)
             .await

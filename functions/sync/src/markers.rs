@@ -42,6 +42,19 @@ pub(crate) struct FetchMarker {
     /// Courses of the records stored for the user: records that vanish
     /// from a later transcript are deleted without reading the old ones.
     pub courses: Vec<String>,
+    /// Set when a webhook event made this fetch (`hooks.rs`): the latest
+    /// event time it covers. Activity up to then (`last_active_at` not
+    /// after it) is already in the stored transcript, so an incremental
+    /// run need not fetch it again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook_at: Option<DateTime<Utc>>,
+}
+
+impl FetchMarker {
+    /// Whether activity stamped `active` is covered by a webhook refresh.
+    pub fn covers_activity(&self, active: Option<DateTime<Utc>>) -> bool {
+        matches!((self.hook_at, active), (Some(h), Some(a)) if a <= h)
+    }
 }
 
 pub(crate) fn marker_item(m: &FetchMarker) -> Result<StoreItem, SyncError> {

@@ -196,7 +196,11 @@ async fn run(up: Up, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         .context("reading partner summaries")?;
     let access = access_for_people(&stack, &summaries, &base, &keys.link_key).await?;
     let (reminders, in_ses) = send_reminders(&stack, &base, &keys).await?;
-    let router = serve::router(api(&stack, &sync, &keys)?, stack.emulator.clone());
+    let mut app = api(&stack, &sync, &keys)?;
+    if let Some(hooks) = wire_webhooks(&stack, &sync, &base).await? {
+        app = app.with_hooks(hooks);
+    }
+    let router = serve::router(app, stack.emulator.clone());
     print_flush(&results(&stack, &base, &keys, &access, &reminders, in_ses));
 
     let mut stopped = stop.clone();
@@ -403,6 +407,56 @@ async fn send_reminders(
         r.status, r.due, r.emails_sent, r.emails_failed
     ));
     Ok((r, in_ses))
+}
+
+/// Northpass webhooks, locally: a queue in the emulator, the simulator's
+/// webhooks pointed at this server's endpoint, and the queue consumed in
+/// process (the stand-in for the SQS event source). Only with the
+/// simulators: a real Northpass cannot reach localhost.
+async fn wire_webhooks(
+    stack: &Stack,
+    sync: &Deps,
+    base: &str,
+) -> anyhow::Result<Option<portal_reports::hooks::Hooks>> {
+    let Some(sims) = stack.sims.as_ref() else {
+        return Ok(None);
+    };
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+    let queue = sqs
+        .create_queue()
+        .queue_name("portal-dev-webhooks")
+        .send()
+        .await
+        .context("creating the webhook queue in the emulator")?
+        .queue_url()
+        .context("the emulator named no queue URL")?
+        .to_string();
+    let secret = generate_token();
+    sims.set_webhooks(Some(portal_infra::sim::WebhookOptions {
+        url: format!("{base}/hooks/northpass/{secret}"),
+        redeliver: false,
+        out_of_order: false,
+    }));
+    let (deps, client, url) = (sync.clone(), sqs.clone(), queue.clone());
+    tokio::spawn(async move {
+        loop {
+            match portal_sync::hooks::poll_queue(&deps, &client, &url, 1).await {
+                Ok((0, _)) => tokio::time::sleep(Duration::from_millis(500)).await,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook queue poll failed");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+        }
+    });
+    Ok(Some(portal_reports::hooks::Hooks {
+        secrets: portal_reports::hooks::HookSecrets::fixed(&Secret::new(secret), None),
+        queue: portal_reports::hooks::HookQueue {
+            client: sqs,
+            url: queue,
+        },
+    }))
 }
 
 /// The HTTP API: the reports Lambda's handler, with an in-process

@@ -16,6 +16,7 @@ mod middleware;
 mod mutation;
 mod northpass;
 mod state;
+mod webhooks;
 mod world;
 
 use std::net::SocketAddr;
@@ -33,6 +34,7 @@ use crate::datagen::Dataset;
 pub use faults::{FaultAction, FaultScript, ScriptedFault};
 pub use mutation::{Mutation, MutationOutcome};
 pub use state::{ServerStats, SimStats};
+pub use webhooks::{WebhookOptions, WebhookStats};
 
 /// Key/tenant the CLI and [`SimConfig::new`] use unless told otherwise.
 pub const DEFAULT_NORTHPASS_KEY: &str = "np-sim-key";
@@ -273,6 +275,17 @@ impl Sims {
     /// `updated_at`/`Updated` of what changed to the simulator clock.
     pub fn mutate(&self, m: Mutation) -> Result<MutationOutcome, SimError> {
         self.shared.mutate(m)
+    }
+
+    /// Sends the Northpass webhooks of every later change to `opts.url`
+    /// (`None` = stop); see [`WebhookOptions`].
+    pub fn set_webhooks(&self, opts: Option<WebhookOptions>) {
+        self.shared.webhooks.configure(opts)
+    }
+
+    /// Webhook deliveries so far.
+    pub fn webhook_stats(&self) -> WebhookStats {
+        self.shared.webhooks.stats()
     }
 
     /// The simulator clock: the instant set last, advancing in real time,

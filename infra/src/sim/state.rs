@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::faults::FaultState;
 use super::mutation::{self, Mutation, MutationOutcome};
+use super::webhooks::Webhooks;
 use super::world::World;
 use super::{Server, ServerOptions, SimConfig, SimError};
 use crate::datagen::{dates, Dataset};
@@ -77,6 +78,8 @@ pub(crate) struct Shared {
     pub northpass: ServerState,
     pub impartner: ServerState,
     pub keys: Keys,
+    /// Webhooks sent when the data changes (off until configured).
+    pub webhooks: Webhooks,
 }
 
 impl Shared {
@@ -91,6 +94,7 @@ impl Shared {
                 impartner_key: cfg.impartner_key,
                 impartner_tenant: cfg.impartner_tenant,
             },
+            webhooks: Webhooks::default(),
         }
     }
 
@@ -123,7 +127,9 @@ impl Shared {
 
     pub fn mutate(&self, m: Mutation) -> Result<MutationOutcome, SimError> {
         let mut world = self.world();
-        mutation::apply(&mut world, m)
+        let outcome = mutation::apply(&mut world, m.clone())?;
+        self.webhooks.after(&m, &outcome, &world);
+        Ok(outcome)
     }
 }
 

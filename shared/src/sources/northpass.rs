@@ -31,6 +31,9 @@ use crate::retry::RetryPolicy;
 
 pub const SOURCE: &str = "northpass";
 
+/// Webhook payloads (pure parsing; `hooks.rs` next to this file).
+pub mod hooks;
+
 /// Upper bound on pages of one list: a server whose `links.next` never
 /// ends must not keep a Lambda busy forever.
 const MAX_PAGES: usize = 100_000;

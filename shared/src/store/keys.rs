@@ -27,6 +27,8 @@
 //! | web session | `SESSION#<sha256 hex>` | `SESSION` | | | idle / absolute end |
 //! | sign-in link | `LOGIN#<sha256 hex>` | `LOGIN` | | | 15 minutes |
 //! | attempt counter | `RATE#<bucket>#<sha256 hex of subject>` | `COUNT` | | | when its window ends |
+//! | webhook event (dedupe) | `HOOK#<event id>` | `EVENT` | | | 3 days |
+//! | webhook counters | `HOOKS` | `COUNTERS` | | | |
 //!
 //! Ids are opaque source ids (UUIDs, CRM ids) and must not contain `#`.
 
@@ -60,6 +62,8 @@ pub mod entity {
     pub const SESSION: &str = "SESSION";
     pub const LOGIN: &str = "LOGIN";
     pub const RATE: &str = "RATE";
+    pub const HOOK: &str = "HOOK";
+    pub const HOOK_COUNTERS: &str = "HOOKS";
 }
 
 /// Timestamps inside keys: UTC, fixed width, millisecond precision, `Z`
@@ -157,6 +161,12 @@ pub fn rate_pk(bucket: &str, subject_hash: &str) -> String {
     format!("RATE#{bucket}#{subject_hash}")
 }
 pub const RATE_SK: &str = "COUNT";
+pub fn hook_pk(event_id: &str) -> String {
+    format!("HOOK#{event_id}")
+}
+pub const HOOK_SK: &str = "EVENT";
+pub const HOOK_COUNTERS_PK: &str = "HOOKS";
+pub const HOOK_COUNTERS_SK: &str = "COUNTERS";
 
 /// Expiry-index partition of an instant: one partition per calendar month
 /// keeps partitions small while a range of a few days/months is still only

@@ -14,6 +14,7 @@
 //! - [`suppressions`]: addresses SES reported as hard-bounced or complaining.
 //! - [`sessions`]: web sign-in sessions and one-time sign-in links.
 //! - [`ratelimit`]: attempt counters per client / address with a TTL.
+//! - [`hooks`]: webhook event dedupe (TTL) and the webhook counters.
 //! - [`entities`]: typed helpers for the model (dashboard, summaries, …).
 //! - [`history`]: each partner's daily numbers, one item per month.
 //! - [`transact`]: rows and the item describing them written together
@@ -28,6 +29,7 @@ pub mod batch;
 pub mod capacity;
 pub mod entities;
 pub mod history;
+pub mod hooks;
 pub mod keys;
 pub mod pages;
 pub mod ratelimit;

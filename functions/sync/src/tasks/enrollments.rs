@@ -62,7 +62,9 @@ pub async fn fetch(
             return true;
         };
         let active = snap.users.get(uid).and_then(|u| u.last_active_at);
-        m.stale || active != m.last_active_at || m.fetched_at.is_none_or(|f| f < now - max_age)
+        // Activity a webhook refresh already covered needs no fetch.
+        let moved = active != m.last_active_at && !m.covers_activity(active);
+        m.stale || moved || m.fetched_at.is_none_or(|f| f < now - max_age)
     };
     let ids: Vec<String> = partner_users
         .keys()
@@ -82,6 +84,7 @@ pub async fn fetch(
         cache,
         cache_len: 0,
         touched: cursor.touched.clone(),
+        hook_at: HashMap::new(),
     };
     let concurrency = deps.options.concurrency;
     let mut batches = ids.chunks(concurrency.max(1) * 4);
@@ -166,8 +169,9 @@ async fn fetch_chunk(np: &NorthpassClient, batch: &[String], concurrency: usize)
 }
 
 /// Writes fetched chunks and keeps what the recompute needs: the partners
-/// touched and (up to [`CACHE_CAP`]) the records.
-struct ChunkWriter<'a> {
+/// touched and (up to [`CACHE_CAP`]) the records. The webhook consumer
+/// (`hooks.rs`) writes a learner's transcript with it too.
+pub(crate) struct ChunkWriter<'a> {
     store: &'a Store,
     snap: &'a Snapshot,
     partner_users: &'a BTreeMap<String, BTreeSet<String>>,
@@ -177,10 +181,42 @@ struct ChunkWriter<'a> {
     cache: &'a mut EnrollmentCache,
     cache_len: usize,
     touched: Touched,
+    /// Per user, the webhook event time a fetch covers (`hooks.rs`).
+    hook_at: HashMap<String, DateTime<Utc>>,
 }
 
-impl ChunkWriter<'_> {
-    async fn write(
+impl<'a> ChunkWriter<'a> {
+    pub(crate) fn new(
+        store: &'a Store,
+        snap: &'a Snapshot,
+        partner_users: &'a BTreeMap<String, BTreeSet<String>>,
+        markers: &'a HashMap<String, FetchMarker>,
+        now: DateTime<Utc>,
+        max_age: chrono::Duration,
+        cache: &'a mut EnrollmentCache,
+    ) -> Self {
+        ChunkWriter {
+            store,
+            snap,
+            partner_users,
+            markers,
+            now,
+            max_age,
+            cache,
+            cache_len: 0,
+            touched: Touched::Nothing,
+            hook_at: HashMap::new(),
+        }
+    }
+
+    /// Marks the fetches of these users as made for webhook events of
+    /// these times (kept on the fetch marker).
+    pub(crate) fn with_hook_times(mut self, at: HashMap<String, DateTime<Utc>>) -> Self {
+        self.hook_at = at;
+        self
+    }
+
+    pub(crate) async fn write(
         &mut self,
         run: &mut TaskRun,
         got: Vec<(String, Vec<TranscriptEntry>)>,
@@ -210,12 +246,20 @@ impl ChunkWriter<'_> {
             for r in &records {
                 items.push(enrollment_item(r)?);
             }
+            // A webhook refresh keeps the latest event time it covered;
+            // a polling fetch covers everything and clears it.
+            let hook_at = self
+                .hook_at
+                .get(&uid)
+                .copied()
+                .map(|h| old.and_then(|m| m.hook_at).map_or(h, |o| o.max(h)));
             let marker = FetchMarker {
                 user_id: uid.clone(),
                 fetched_at: Some(now),
                 last_active_at: self.snap.users.get(&uid).and_then(|u| u.last_active_at),
                 stale: false,
                 courses,
+                hook_at,
             };
             // Refresh the marker only when it says something new (or is
             // getting old), so an unchanged re-sync writes nothing.
@@ -223,6 +267,7 @@ impl ChunkWriter<'_> {
                 None => true,
                 Some(m) => {
                     m.stale
+                        || m.hook_at != marker.hook_at
                         || m.last_active_at != marker.last_active_at
                         || m.courses != marker.courses
                         || m.fetched_at.is_none_or(|f| f < now - max_age / 2)

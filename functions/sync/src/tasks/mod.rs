@@ -6,7 +6,7 @@
 
 mod contacts;
 mod courses;
-mod enrollments;
+pub(crate) mod enrollments;
 mod groups;
 mod partners;
 mod push;
