@@ -30,6 +30,7 @@ use portal_core::model::{CategoryMap, TierRequirements};
 use portal_core::store::Store;
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod chart;
 pub mod export;
@@ -43,6 +44,7 @@ pub mod recompute;
 pub mod render;
 pub mod routes;
 pub mod runner;
+pub mod trends;
 pub mod web;
 
 pub use portal_core::access::Grant;

@@ -130,6 +130,12 @@ pub(crate) const REPORTS: &[&str] = &[
     "contacts-not-in-lms",
     "orphans",
     "tier-at-risk",
+    "trends",
+    "recent-certifications",
+    "popular-courses",
+    "inactive-users",
+    "lms-users-not-in-crm",
+    "group-audit",
 ];
 
 fn report_label(name: &str) -> &'static str {
@@ -144,6 +150,12 @@ fn report_label(name: &str) -> &'static str {
         "contacts-not-in-lms" => "/api/reports/contacts-not-in-lms",
         "orphans" => "/api/reports/orphans",
         "tier-at-risk" => "/api/reports/tier-at-risk",
+        "trends" => "/api/reports/trends",
+        "recent-certifications" => "/api/reports/recent-certifications",
+        "popular-courses" => "/api/reports/popular-courses",
+        "inactive-users" => "/api/reports/inactive-users",
+        "lms-users-not-in-crm" => "/api/reports/lms-users-not-in-crm",
+        "group-audit" => "/api/reports/group-audit",
         _ => "/api/reports/(unknown)",
     }
 }
@@ -389,6 +401,12 @@ pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiRe
             let rows = crate::forecast::tier_at_risk(state, &scored, &q).await?;
             respond(name, rows, &q)
         }
+        "trends"
+        | "recent-certifications"
+        | "popular-courses"
+        | "inactive-users"
+        | "lms-users-not-in-crm"
+        | "group-audit" => Box::pin(insight_report(state, &grant, &pairs, name)).await,
         "orphans" => {
             let q = params::parse(&pairs, &spec::<rows::OrphanRow>(&[]))?;
             for (p, given) in [
@@ -410,6 +428,85 @@ pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiRe
     }
 }
 
+/// The reports of issue 15's step 3 (`crate::trends`, `crate::audit`):
+/// the usual filters, scope, sort, paging and exports.
+async fn insight_report(
+    state: &AppState,
+    grant: &Grant,
+    pairs: &[(String, String)],
+    name: &str,
+) -> ApiResult {
+    use portal_core::reports::{audit, trends};
+    let summaries = state.store.all_summaries().await?;
+    let total = summaries.len();
+    match name {
+        "trends" => {
+            let q = params::parse(
+                pairs,
+                &spec::<trends::TrendRow>(&["by", "group", "periods", "course", "category"]),
+            )?;
+            let t = trends::parse_trend(pairs)?;
+            let scored = visible(state, grant, &summaries, &q);
+            respond(
+                name,
+                crate::trends::trends(state, &scored, total, &q, &t).await?,
+                &q,
+            )
+        }
+        "recent-certifications" => {
+            let q = params::parse(
+                pairs,
+                &spec::<trends::RecentCertRow>(&["days", "course", "category"]),
+            )?;
+            let scored = visible(state, grant, &summaries, &q);
+            respond(
+                name,
+                crate::trends::recent(state, &scored, total, &q).await?,
+                &q,
+            )
+        }
+        "popular-courses" => {
+            let q = params::parse(
+                pairs,
+                &spec::<trends::PopularCourseRow>(&["course", "category"]),
+            )?;
+            let scored = visible(state, grant, &summaries, &q);
+            respond(
+                name,
+                crate::trends::popular(state, &scored, total, &q).await?,
+                &q,
+            )
+        }
+        "inactive-users" => {
+            let q = params::parse(pairs, &spec::<audit::InactiveUserRow>(&["days"]))?;
+            let scored = visible(state, grant, &summaries, &q);
+            respond(
+                name,
+                crate::audit::inactive_users(state, &scored, &q).await?,
+                &q,
+            )
+        }
+        "lms-users-not-in-crm" => {
+            let q = params::parse(pairs, &spec::<audit::LmsUserRow>(&[]))?;
+            let scored = visible(state, grant, &summaries, &q);
+            respond(
+                name,
+                crate::audit::lms_users_not_in_crm(state, &scored).await?,
+                &q,
+            )
+        }
+        _ => {
+            let q = params::parse(pairs, &spec::<audit::GroupAuditRow>(&[]))?;
+            let scored = visible(state, grant, &summaries, &q);
+            respond(
+                name,
+                crate::audit::group_audit(state, grant, &scored).await?,
+                &q,
+            )
+        }
+    }
+}
+
 /// Orphans need the membership picture, which summaries do not hold:
 /// users, partners, contacts, and one Query per matched group. Admin-only
 /// and rare, so the cost is acceptable.
@@ -419,7 +516,7 @@ pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiRe
 /// Query on the type index, ~1 MB a page, instead of hundreds of Queries —
 /// the same items billed, far fewer round trips; rows of partners not in
 /// `ids` are dropped here and never leave the function.
-async fn cert_rows_of(
+pub(crate) async fn cert_rows_of(
     state: &AppState,
     ids: Vec<String>,
     total: usize,
