@@ -44,6 +44,7 @@ pub mod recompute;
 pub mod render;
 pub mod routes;
 pub mod runner;
+pub mod trend_chart;
 pub mod trends;
 pub mod web;
 

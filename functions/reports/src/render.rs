@@ -73,6 +73,8 @@ const DASHBOARD: &str = r#"<!doctype html>
  {% endif %}
 </section>
 {% include "forecast_chart.html" %}
+{% if downloads %}<section class="card" aria-labelledby="downloads-h"><h2 id="downloads-h">Your certification list</h2>
+<p>Every certification line of {{ d.name }}: <a href="{{ downloads }}.csv" id="download-csv" download>Download CSV</a> · <a href="{{ downloads }}.xlsx" id="download-xlsx" download>Download Excel</a></p></section>{% endif %}
 {% if d.categories %}
 <section class="card"><h2>By product category</h2><div class="cats">
 {% for c in d.categories %}<div class="cat"><strong>{{ c.category }}</strong><br>
@@ -151,8 +153,17 @@ fn chart(d: &DashboardView) -> Option<crate::chart::Chart> {
 }
 
 pub fn dashboard(d: &DashboardView) -> Result<String, minijinja::Error> {
+    dashboard_with_downloads(d, None)
+}
+
+/// The dashboard with links to download its certification list:
+/// `downloads` + `.csv` / `.xlsx` (relative to the page's address).
+pub fn dashboard_with_downloads(
+    d: &DashboardView,
+    downloads: Option<&str>,
+) -> Result<String, minijinja::Error> {
     ENV.get_template("dashboard.html")?
-        .render(context! { d => d, style => STYLE, chart => chart(d) })
+        .render(context! { d => d, style => STYLE, chart => chart(d), downloads => downloads })
 }
 
 /// A short page with a title and one sentence (both escaped).

@@ -80,6 +80,10 @@ async fn dispatch(
             )),
         ),
         ["p", link] if get => ("/p/{link}", partner_page(state, req, link).await),
+        ["p", link, file] if get => (
+            "/p/{link}/{file}",
+            partner_certifications_file(state, link, file).await,
+        ),
         ["unsubscribe", token] if get => (
             "/unsubscribe/{token}",
             unsubscribe_confirm(state, token).await,
@@ -733,12 +737,43 @@ async fn partner_page(state: &AppState, req: &Request, link: &str) -> ApiResult 
     let pairs = query_pairs(req);
     match load_dashboard_page(state, &grant, &partner_id, dashboard_cursor(&pairs)).await {
         Ok(view) => {
-            let page = render::dashboard(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
+            // Relative to `/p/{link}`: the partner's own export.
+            let downloads = format!("{link}/certifications");
+            let page = render::dashboard_with_downloads(&view, Some(&downloads))
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
             Ok(http::html(StatusCode::OK, page))
         }
         Err(ApiError::NotFound) => Ok(link_invalid()),
         Err(e) => Err(e),
     }
+}
+
+/// `GET /p/{link}/certifications.csv|.xlsx`: the partner's own
+/// certification list (every line, the user certifications report's
+/// columns). One GetItem (the link) + one Query (the partner's partition).
+async fn partner_certifications_file(state: &AppState, link: &str, file: &str) -> ApiResult {
+    let format = match file {
+        "certifications.csv" => Format::Csv,
+        "certifications.xlsx" => Format::Xlsx,
+        _ => return Err(ApiError::NotFound),
+    };
+    let rec = state.store.token_by_secret(link, state.clock.now()).await?;
+    let Some(Grant::PartnerLink { partner_id }) = rec.as_ref().and_then(Grant::from_record) else {
+        return Ok(link_invalid());
+    };
+    let d = state.store.partner_dashboard(&partner_id).await?;
+    let Some(summary) = d.summary.as_ref() else {
+        return Ok(link_invalid());
+    };
+    let mut out = rows::user_cert_rows(
+        summary,
+        &d.certs,
+        &CertFilter::default(),
+        state.clock.now(),
+        state.warning_days,
+    );
+    rows::sort_user_certs(&mut out);
+    file_of("certifications", format, &out)
 }
 
 /// The verified token, or the page to answer instead (not configured,
