@@ -739,7 +739,20 @@ async fn partner_page(state: &AppState, req: &Request, link: &str) -> ApiResult 
         Ok(view) => {
             // Relative to `/p/{link}`: the partner's own export.
             let downloads = format!("{link}/certifications");
-            let page = render::dashboard_with_downloads(&view, Some(&downloads))
+            // The chart's past from the stored history (one Query over its
+            // months) when the page draws a chart at all.
+            let today = view.generated_at.date_naive();
+            let history = if view.next_cursor.is_none() && view.rows_shown >= view.rows_total {
+                let from = today
+                    .checked_sub_months(chrono::Months::new(
+                        portal_core::reports::forecast::CHART_MONTHS_BACK,
+                    ))
+                    .unwrap_or(today);
+                state.store.history(&partner_id, from, today).await?
+            } else {
+                Vec::new()
+            };
+            let page = render::dashboard_with(&view, Some(&downloads), &history)
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             Ok(http::html(StatusCode::OK, page))
         }
