@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Datelike, Duration, Months, Utc};
+use portal_core::config::Secret;
 use portal_e2e::reference::{Progress, Reference};
 use portal_e2e::{TestEnv, TestEnvOptions};
 use portal_infra::sim::Mutation;
@@ -212,7 +213,9 @@ async fn trends_and_the_missing_reports_follow_the_sources_day_by_day() {
     let cfg = env
         .config_with(&[("PORTAL_NOW", &now.to_rfc3339())])
         .unwrap();
-    let state = AppState::new(&cfg, env.store.clone()).with_admin_token(ADMIN);
+    let state = AppState::new(&cfg, env.store.clone())
+        .with_admin_token(ADMIN)
+        .with_link_key(Secret::new("trends-link-key"));
     let server = spawn(state, "127.0.0.1:0".parse().unwrap())
         .await
         .expect("server");
@@ -446,6 +449,39 @@ async fn trends_and_the_missing_reports_follow_the_sources_day_by_day() {
         text.starts_with("period,period_start,group,new_certifications"),
         "{}",
         &text[..text.len().min(200)]
+    );
+
+    // The learner's partner's own dashboard: its chart's past now comes
+    // from the three stored days (and is rebuilt before them), and it
+    // links its certification list, which has the day-1 completion.
+    let pid = r
+        .tracked()
+        .find(|p| p.members.contains(&learner))
+        .map(|p| p.id.clone())
+        .unwrap();
+    let resp = http
+        .post(format!("{}/api/admin/tokens", server.url()))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"kind": "partner_link", "partner_id": pid}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let link: Value = resp.json().await.unwrap();
+    let link = link["token"].as_str().unwrap().to_string();
+    let page = get(format!("/p/{link}")).await.text().await.unwrap();
+    assert!(
+        page.contains("from the daily history the portal stored; before it, reconstructed"),
+        "{page}"
+    );
+    assert!(page.contains("id=\"download-csv\""));
+    let csv = get(format!("/p/{link}/certifications.csv")).await;
+    assert_eq!(csv.status(), 200);
+    let csv = csv.text().await.unwrap();
+    assert!(
+        csv.lines()
+            .any(|l| l.contains(&learner) && l.contains(&course)),
+        "{csv}"
     );
 
     // Bad input is a 400 naming the parameter.
