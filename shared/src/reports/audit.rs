@@ -1,7 +1,7 @@
 //! Reports over who belongs to a partner (its LMS group ∪ users reached by
 //! its contacts' e-mails, [`crate::rules::members`]): `inactive-users`,
 //! `lms-users-not-in-crm` and `group-audit`, the quarterly membership audit
-//! the program's docs advise (docs/source-contract.md).
+//! the program advises (docs/source-contract.md lists the reports).
 //!
 //! Decisions:
 //! - Members are [`partner_members`]'s: deactivated LMS users are not
