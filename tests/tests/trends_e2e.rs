@@ -225,13 +225,10 @@ async fn trends_and_the_missing_reports_follow_the_sources_day_by_day() {
         let url = format!("{}{path}", server.url());
         async move { http.get(url).bearer_auth(ADMIN).send().await.unwrap() }
     };
-    let json = |path: String| {
-        let get = get.clone();
-        async move {
-            let resp = get(path.clone()).await;
-            assert_eq!(resp.status(), 200, "{path}");
-            resp.json::<Value>().await.unwrap()
-        }
+    let json = |path: String| async move {
+        let resp = get(path.clone()).await;
+        assert_eq!(resp.status(), 200, "{path}");
+        resp.json::<Value>().await.unwrap()
     };
 
     // Trends by month and by week, per category, against the reference.
