@@ -28,6 +28,12 @@ pub const REPORTS: &[&str] = &[
     "contacts-not-in-lms",
     "orphans",
     "tier-at-risk",
+    "trends",
+    "recent-certifications",
+    "popular-courses",
+    "inactive-users",
+    "lms-users-not-in-crm",
+    "group-audit",
 ];
 /// All-partner reports: they read per-partner summaries
 /// (docs/source-contract.md).
@@ -66,6 +72,9 @@ pub struct Reads {
     /// summaries: the rows expiring in the window and the organisation
     /// certifications.
     pub tier_at_risk_window_items: usize,
+    /// What `trends` needs beyond the summaries: the certification rows
+    /// (completion dates are in no index; see functions/reports/src/trends.rs).
+    pub trends_window_items: usize,
     /// The daily history snapshot at this data size (see `history`).
     pub history: History,
     pub routes: Vec<RouteReads>,
@@ -288,6 +297,7 @@ pub async fn measure(
     );
     let tier_at_risk_window_items =
         store.expiring_certs(now, window).await?.len() + store.all_org_certs().await?.len();
+    let trends_window_items = store.all_cert_rows().await?.len();
     let history = history_of(&summaries, config, now);
     let state = portal_reports::AppState::new(config, store.clone())
         .with_admin_token(ADMIN_TOKEN)
@@ -352,6 +362,7 @@ pub async fn measure(
     Ok(Reads {
         summaries: summaries.len(),
         tier_at_risk_window_items,
+        trends_window_items,
         history,
         routes,
         paging,
@@ -417,6 +428,12 @@ pub fn section(r: &Reads, data_label: &str) -> Section {
                 format!(
                     "items ≤ summaries + rows ending in the 90-day window + org certifications ({window})"
                 ),
+                x.status == 200 && x.items_read as usize <= window,
+            )
+        } else if name == "trends" {
+            let window = r.summaries + r.trends_window_items;
+            row.target(
+                format!("items ≤ summaries + certification rows ({window})"),
                 x.status == 200 && x.items_read as usize <= window,
             )
         } else if ALL_PARTNER.contains(&name) {

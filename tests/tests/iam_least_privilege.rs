@@ -680,6 +680,12 @@ async fn every_route(w: &World, api: &Api) -> Vec<(String, u16, String)> {
         "contacts-not-in-lms",
         "orphans",
         "tier-at-risk",
+        "trends",
+        "recent-certifications",
+        "popular-courses",
+        "inactive-users",
+        "lms-users-not-in-crm",
+        "group-audit",
     ] {
         let path = format!("/api/reports/{report}");
         expect(&path, api.call(Method::GET, &path, admin, None).await, 200);
@@ -786,6 +792,12 @@ async fn every_route(w: &World, api: &Api) -> Vec<(String, u16, String)> {
         expect(
             "partner page",
             api.call(Method::GET, &path, None, None).await,
+            200,
+        );
+        let file = format!("{path}/certifications.csv");
+        expect(
+            "partner certification list",
+            api.call(Method::GET, &file, None, None).await,
             200,
         );
         let path = format!("/api/admin/tokens/{}", v["id"].as_str().unwrap());

@@ -1,9 +1,14 @@
 //! The weekly PAM digest: per PAM, their partners' certifications expiring
-//! within 90 days and their partners below tier — one mail each, once a week.
+//! within 90 days, their partners below tier and those at risk of falling
+//! below it within 90 days (with the drop date) — one mail each, once a
+//! week. And the reminder to a certified user says when their expiry drops
+//! the partner below tier.
 
 mod reminders_support;
 
-use portal_core::model::Partner;
+use chrono::Duration;
+use portal_core::model::{Partner, PartnerSummary, SummaryCert};
+use portal_core::store::entities::summary_item;
 use portal_reminders::{run, Job, SkipReason};
 use reminders_support::*;
 
@@ -76,4 +81,93 @@ async fn each_pam_gets_their_partners_expiring_certs_and_gaps() {
     assert_eq!(again.sent, 0);
     assert_eq!(again.skipped_for(SkipReason::AlreadySent), 2);
     assert_eq!(env.sent().await.len(), 2);
+}
+
+/// A Select partner (10 NPCU required) holding exactly 10: eight
+/// certifications far off and two of `eve` and `fay` expiring in 40 and 70
+/// days (at 10:00, so the day they stop counting is the day they expire).
+/// Its summary and rows agree, as the sync writes them.
+async fn at_risk_partner(env: &Env, id: &str, owner: &str) -> Partner {
+    let p = env.partner(id, "Foxtrot At Risk", Some(owner)).await;
+    let soon = [("eve", days(40)), ("fay", days(70))];
+    let mut certs: Vec<SummaryCert> = (0..8)
+        .map(|i| SummaryCert {
+            user_id: format!("s{i}"),
+            course_id: "c".into(),
+            npcu: 1,
+            expires_at: Some(now() + days(400)),
+            ..Default::default()
+        })
+        .collect();
+    for (u, d) in soon {
+        let e = d + Duration::hours(10);
+        env.user(u, true).await;
+        env.cert(id, u, "k2", e).await;
+        certs.push(SummaryCert {
+            user_id: u.into(),
+            course_id: "k2".into(),
+            npcu: 1,
+            expires_at: Some(now() + e),
+            ..Default::default()
+        });
+    }
+    let mut s = PartnerSummary {
+        partner_id: p.id.clone(),
+        name: p.name.clone(),
+        tier: p.tier.clone(),
+        owner_email: p.owner_email.clone(),
+        tracked: true,
+        computed_at: now(),
+        ..Default::default()
+    };
+    portal_core::rules::summary::count_certs(&mut s, &certs);
+    env.store.put(summary_item(&s).unwrap()).await.unwrap();
+    p
+}
+
+#[tokio::test]
+async fn the_digest_lists_partners_at_risk_and_reminders_say_the_drop_date() {
+    let env = Env::new("digestrisk").await;
+    at_risk_partner(&env, "p6", "pam4").await;
+    // Meets its tier with room to spare: not at risk.
+    let p7 = env.partner("p7", "Golf Safe", Some("pam4")).await;
+    env.summary(&p7, 15).await;
+    let deps = env.deps();
+    let s = run(&deps, Job::PamDigest, now()).await.unwrap();
+    assert_eq!(s.sent, 1, "{s:#?}");
+    let mails = env.sent().await;
+    let m = only_mail_to(&mails, &env.email("pam4"));
+    // Eve's certification ends on 2027-01-02 (now + 40 days): 9 of 10;
+    // keeping the tier to the window's end takes both renewals.
+    let drop = (now() + days(40)).date_naive().to_string();
+    assert_eq!(drop, "2027-01-02");
+    for want in [
+        "Foxtrot At Risk",
+        &*format!("at risk: falls below tier on {drop}"),
+        "unless 2 certification(s) are renewed",
+    ] {
+        assert!(m.body.contains(want), "{want} missing: {}", m.body);
+    }
+    assert!(!m.body.contains("Golf Safe"), "{}", m.body);
+
+    // Ten days later eve's 30-day and fay's 60-day reminders are due: both
+    // say the partner falls below tier on eve's expiry date. Gus's, of the
+    // partner safely in tier, says nothing of the kind.
+    env.user("gus", true).await;
+    env.cert("p7", "gus", "k2", days(40) + Duration::hours(10))
+        .await;
+    let at = now() + days(10) + Duration::hours(11);
+    let r = run(&deps, Job::Reminders, at).await.unwrap();
+    assert_eq!(r.sent, 3, "{r:#?}");
+    let mails = env.sent().await;
+    let said = format!(
+        "Unless renewed, Foxtrot At Risk falls below its partner tier requirement on {drop}."
+    );
+    for who in ["eve", "fay"] {
+        let m = only_mail_to(&mails, &env.email(who));
+        assert!(body(m).contains(&said), "{who}: {}", body(m));
+    }
+    let m = only_mail_to(&mails, &env.email("gus"));
+    assert!(body(m).contains("Course k2"), "{}", body(m));
+    assert!(!body(m).contains("falls below"), "{}", body(m));
 }

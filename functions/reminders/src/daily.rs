@@ -11,6 +11,7 @@ use portal_core::mail::Email;
 use portal_core::model::{CertRow, ProgressStatus};
 use portal_core::store::Result;
 
+use crate::at_risk::AtRisk;
 use crate::claims::{self, ClaimOutcome};
 use crate::deliver::send_claimed;
 use crate::lookups::Lookups;
@@ -81,11 +82,22 @@ pub(crate) async fn run(
     }
 
     let mut lookups = Lookups::new(&deps.store);
+    let mut at_risk = AtRisk::new(&deps.store);
     // Threshold dates of items that must be tried again (failed sends,
     // claims of a crashed run): the watermark must stay before them.
     let mut retry_dates: Vec<DateTime<Utc>> = Vec::new();
     for (user_id, certs) in by_user {
-        let held = mail_user(deps, now, run_id, &mut lookups, &user_id, certs, summary).await?;
+        let held = mail_user(
+            deps,
+            now,
+            run_id,
+            &mut lookups,
+            &mut at_risk,
+            &user_id,
+            certs,
+            summary,
+        )
+        .await?;
         retry_dates.extend(held);
     }
     Ok(next_watermark(w, &retry_dates))
@@ -106,11 +118,13 @@ fn threshold_date(d: &DueCert) -> DateTime<Utc> {
 
 /// Decides, claims and mails one user's due certifications. Returns the
 /// threshold dates of the items to retry in a later run.
+#[allow(clippy::too_many_arguments)]
 async fn mail_user(
     deps: &Deps,
     now: DateTime<Utc>,
     run_id: &str,
     lookups: &mut Lookups<'_>,
+    at_risk: &mut AtRisk<'_>,
     user_id: &str,
     certs: Vec<DueCert>,
     summary: &mut RunSummary,
@@ -151,9 +165,19 @@ async fn mail_user(
         // left means the first partner's reason.
         let mut partners = Vec::new();
         let mut reason = None;
+        // The first partner this expiry drops below tier, and when.
+        let mut drops = None;
         for pid in &c.partner_ids {
             match lookups.partner(pid).await? {
-                Ok(p) => partners.push(p.name),
+                Ok(p) => {
+                    if drops.is_none() {
+                        drops = at_risk
+                            .drop_date(pid, c.expiry, now, &deps.settings)
+                            .await?
+                            .map(|d| (p.name.clone(), d.to_string()));
+                    }
+                    partners.push(p.name)
+                }
                 Err(r) => reason = reason.or(Some(r)),
             }
         }
@@ -175,6 +199,8 @@ async fn mail_user(
                     days_left: window::days_left(c.expiry, now),
                     expired: c.expiry <= now,
                     link: c.row.permalink.clone(),
+                    at_risk_partner: drops.as_ref().map(|(p, _)| p.clone()),
+                    drops_below_on: drops.map(|(_, d)| d),
                 });
             }
             ClaimOutcome::AlreadySent => summary.skip(SkipReason::AlreadySent, 1),

@@ -1,9 +1,14 @@
 //! The weekly PAM digest: for every PAM (a partner's owner e-mail), their
 //! active, tracked partners with certifications expiring within the digest
-//! window or below their tier requirement — one mail per PAM, once a week.
+//! window, below their tier requirement, or at risk of falling below it
+//! within [`AT_RISK_DAYS`] (with the drop date, the tier-at-risk report's
+//! numbers: `portal_core::reports::forecast`) — one mail per PAM, once a
+//! week.
 //!
-//! Reads: the partner list and the summaries (one type-index Query each)
-//! and the expiring rows of the window (keyed Queries on the expiry index).
+//! Reads: the partner list and the summaries (one type-index Query each),
+//! the expiring rows of the longer of the digest and at-risk windows
+//! (keyed Queries on the expiry index) and the organisation certifications
+//! (one type-index Query).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -11,6 +16,8 @@ use chrono::{DateTime, Duration, Utc};
 use portal_core::mail::templates::{render_digest, DigestCert, DigestMail, DigestPartner};
 use portal_core::mail::Email;
 use portal_core::model::{CertRow, Partner, PartnerSummary};
+use portal_core::reports::forecast::{self, TierAtRiskRow};
+use portal_core::reports::rows;
 use portal_core::store::{keys, Result};
 
 use crate::claims::{self, ClaimOutcome};
@@ -19,6 +26,9 @@ use crate::lookups::Lookups;
 use crate::summary::{RunSummary, SkipReason};
 use crate::window::days_left;
 use crate::Deps;
+
+/// The at-risk window of the digest, days: a quarter, what a PAM plans.
+pub const AT_RISK_DAYS: u32 = 90;
 
 /// Digest claims only need to outlive their ISO week.
 const CLAIM_KEEP: i64 = 14;
@@ -55,11 +65,31 @@ pub(crate) async fn run(
     // Expiring strictly after now (expired ones count nothing any more) and
     // up to the end of the window, inclusive.
     let ms = Duration::milliseconds(1);
+    let risk_until = forecast::window_end(now, AT_RISK_DAYS);
+    let ending = deps
+        .store
+        .expiring_certs(now + ms, until.max(risk_until) + ms)
+        .await?;
+    let org_certs = deps.store.all_org_certs().await?;
+    let scored = rows::score(summaries.values(), now, s.warning_days, &s.tiers);
+    let at_risk: HashMap<String, TierAtRiskRow> = forecast::tier_at_risk(
+        &scored,
+        ending.iter().map(|c| (c.partner_id.as_str(), &c.row)),
+        &org_certs,
+        now,
+        AT_RISK_DAYS,
+    )
+    .into_iter()
+    .map(|r| (r.partner_id.clone(), r))
+    .collect();
     let mut rows: HashMap<String, Vec<CertRow>> = HashMap::new();
     let mut seen = HashSet::new();
-    for ec in deps.store.expiring_certs(now + ms, until + ms).await? {
+    for ec in ending {
         summary.rows_read += 1;
         let r = &ec.row;
+        if r.expires_at.is_none_or(|e| e > until + ms) {
+            continue;
+        }
         if r.npcu == 0
             || !seen.insert((
                 ec.partner_id.clone(),
@@ -83,7 +113,16 @@ pub(crate) async fn run(
             .unwrap_or_else(|| pam.split('@').next().unwrap_or(&pam).to_string());
         let listed: Vec<DigestPartner> = partners
             .iter()
-            .filter_map(|p| digest_partner(p, summaries.get(&p.id), rows.get(&p.id), deps, now))
+            .filter_map(|p| {
+                digest_partner(
+                    p,
+                    summaries.get(&p.id),
+                    rows.get(&p.id),
+                    at_risk.get(&p.id),
+                    deps,
+                    now,
+                )
+            })
             .collect();
         if listed.is_empty() {
             summary.skip(SkipReason::NothingToReport, 1);
@@ -146,6 +185,7 @@ fn digest_partner(
     p: &Partner,
     summary: Option<&PartnerSummary>,
     rows: Option<&Vec<CertRow>>,
+    at_risk: Option<&TierAtRiskRow>,
     deps: &Deps,
     now: DateTime<Utc>,
 ) -> Option<DigestPartner> {
@@ -154,7 +194,7 @@ fn digest_partner(
     let mut certs: Vec<&CertRow> = rows.map(|r| r.iter().collect()).unwrap_or_default();
     certs.sort_by(|a, b| (a.expires_at, &a.user_name).cmp(&(b.expires_at, &b.user_name)));
     let gap = view.as_ref().map_or(0, |v| v.gap);
-    if certs.is_empty() && gap == 0 {
+    if certs.is_empty() && gap == 0 && at_risk.is_none() {
         return None;
     }
     Some(DigestPartner {
@@ -167,6 +207,8 @@ fn digest_partner(
         ),
         gap,
         below_tier: gap > 0,
+        drops_below_on: at_risk.map(|r| r.drops_below_on.clone()),
+        renewals_needed: at_risk.map_or(0, |r| r.renewals_needed),
         certs: certs
             .into_iter()
             .filter_map(|r| {

@@ -11,6 +11,7 @@
 //! - [`mail_events`]: SES bounces and complaints (an SNS event) become
 //!   suppressions; [`mail_events::handle_any`] is the Lambda's entry.
 
+mod at_risk;
 pub mod claims;
 mod daily;
 mod deliver;

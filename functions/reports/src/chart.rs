@@ -10,10 +10,11 @@
 //! or load at run time, and nothing inline for the CSP to allow — colours
 //! and dashes are SVG presentation attributes, not `style`.
 //!
-//! The past is reconstructed from the completion and expiry dates of the
-//! partner's current certification rows (until stored history covers the
-//! period): a certification that was renewed shows only its latest
-//! period, so the reconstructed past can be lower than it was.
+//! The past is the sync's stored daily history (`store::history`) where it
+//! exists, and before it is reconstructed from the completion and expiry
+//! dates of the partner's current certification rows: a certification
+//! that was renewed shows only its latest period, so the reconstructed
+//! past can be lower than it was.
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use portal_core::reports::dashboard::DashboardView;
@@ -22,6 +23,7 @@ use portal_core::reports::forecast::{
     CHART_MONTHS_BACK,
 };
 use portal_core::rules::forecast::{self as rules, Holding, Step};
+use portal_core::rules::history::HistoryPoint;
 use serde::Serialize;
 
 /// The SVG's coordinate system (`viewBox`); it scales to its box.
@@ -43,7 +45,7 @@ pub struct Tick {
 pub struct ChartRow {
     pub date: String,
     pub npcu: u32,
-    /// "reconstructed", "today" or "forecast".
+    /// "stored", "reconstructed", "today" or "forecast".
     pub kind: &'static str,
 }
 
@@ -74,6 +76,8 @@ pub struct Chart {
     pub description: String,
     pub rows: Vec<ChartRow>,
     pub reconstructed: bool,
+    /// Days of the past drawn from stored history points.
+    pub stored_days: usize,
     pub forecast: PartnerForecast,
 }
 
@@ -138,6 +142,45 @@ fn value_on(steps: &[Step], d: NaiveDate) -> u32 {
 /// The chart of the partner of `view` at `now`; `None` when there is
 /// nothing to draw (no certification ever and nothing required).
 pub fn dashboard_chart(view: &DashboardView, now: DateTime<Utc>) -> Option<Chart> {
+    dashboard_chart_with_history(view, now, &[])
+}
+
+/// The past as steps: a stored point's NPCU on its day, the value
+/// reconstructed from `holdings` on a day without one.
+fn past_steps(
+    holdings: &[Holding],
+    stored: &[HistoryPoint],
+    from: NaiveDate,
+    today: NaiveDate,
+) -> Vec<Step> {
+    let rebuilt = rules::steps(holdings, from, today);
+    if stored.is_empty() {
+        return rebuilt;
+    }
+    let by_day: std::collections::BTreeMap<NaiveDate, u32> =
+        stored.iter().map(|p| (p.date, p.npcu)).collect();
+    let mut out: Vec<Step> = Vec::new();
+    let mut d = from;
+    while d <= today {
+        let npcu = by_day
+            .get(&d)
+            .copied()
+            .unwrap_or_else(|| value_on(&rebuilt, d));
+        if out.last().is_none_or(|s| s.npcu != npcu) {
+            out.push(Step { date: d, npcu });
+        }
+        d += chrono::Duration::days(1);
+    }
+    out
+}
+
+/// [`dashboard_chart`] with the partner's stored history points of the
+/// chart's past (`stored`, any order; points outside it are ignored).
+pub fn dashboard_chart_with_history(
+    view: &DashboardView,
+    now: DateTime<Utc>,
+    stored: &[HistoryPoint],
+) -> Option<Chart> {
     let today = now.date_naive();
     let from = months_back(today, CHART_MONTHS_BACK);
     let ahead = days_in_months(now, CHART_MONTHS_AHEAD);
@@ -150,7 +193,14 @@ pub fn dashboard_chart(view: &DashboardView, now: DateTime<Utc>) -> Option<Chart
     if holdings.is_empty() && view.required_npcu.unwrap_or(0) == 0 {
         return None;
     }
-    let past = rules::steps(&holdings, from, today);
+    let stored: Vec<HistoryPoint> = stored
+        .iter()
+        .filter(|p| p.date >= from && p.date <= today)
+        .cloned()
+        .collect();
+    let stored_days: std::collections::BTreeSet<NaiveDate> =
+        stored.iter().map(|p| p.date).collect();
+    let past = past_steps(&holdings, &stored, from, today);
     let max = past
         .iter()
         .chain(&forecast.steps)
@@ -188,7 +238,12 @@ pub fn dashboard_chart(view: &DashboardView, now: DateTime<Utc>) -> Option<Chart
             });
         }
         let (npcu, kind) = if m <= today {
-            (value_on(&past, m), "reconstructed")
+            let kind = if stored_days.contains(&m) {
+                "stored"
+            } else {
+                "reconstructed"
+            };
+            (value_on(&past, m), kind)
         } else {
             (value_on(&forecast.steps, m), "forecast")
         };
@@ -241,7 +296,9 @@ pub fn dashboard_chart(view: &DashboardView, now: DateTime<Utc>) -> Option<Chart
         y_ticks,
         description,
         rows,
-        reconstructed: true,
+        // Some day of the past had no stored point.
+        reconstructed: (stored_days.len() as i64) <= (today - from).num_days(),
+        stored_days: stored_days.len(),
         forecast,
     })
 }
@@ -376,6 +433,36 @@ mod tests {
         assert!(c.rows.iter().any(|r| r.kind == "today" && r.npcu == 5));
         assert!(c.past_path.starts_with('M') && c.forecast_path.contains('H'));
         assert!(c.required_y.is_some());
+    }
+
+    #[test]
+    fn stored_history_replaces_the_reconstruction_where_it_exists() {
+        // Rebuilt from today's lines, 2025-12-01 shows only u1 (2): u9's
+        // certification, since renewed, was there too per the snapshot.
+        let v = view(vec![line("u1", 2, -400, 500)], 2, 2);
+        let day = NaiveDate::from_ymd_opt(2025, 12, 1).unwrap();
+        let point = |date: NaiveDate, npcu: u32| HistoryPoint {
+            date,
+            npcu,
+            certified_users: 0,
+            certifications: 0,
+            required_npcu: 2,
+            by_category: Default::default(),
+        };
+        let stored = vec![point(day, 7), point(day + chrono::Duration::days(1), 7)];
+        let c = dashboard_chart_with_history(&v, now(), &stored).unwrap();
+        let first = c.rows.first().unwrap();
+        assert_eq!(
+            (first.date.as_str(), first.kind, first.npcu),
+            ("2025-12-01", "stored", 7)
+        );
+        assert_eq!(c.stored_days, 2);
+        assert!(c.reconstructed, "the other days are rebuilt");
+        // The day after the stored ones falls back to the rebuilt value.
+        let rebuilt = dashboard_chart(&v, now()).unwrap();
+        assert_eq!(rebuilt.rows[0].npcu, 2);
+        assert_eq!(rebuilt.stored_days, 0);
+        assert_ne!(c.past_path, rebuilt.past_path);
     }
 
     #[test]

@@ -31,6 +31,7 @@ use portal_core::model::{CategoryMap, TierRequirements};
 use portal_core::store::Store;
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod chart;
 pub mod dashboards;
@@ -47,6 +48,8 @@ pub mod render;
 pub mod routes;
 pub mod runner;
 pub mod scope;
+pub mod trend_chart;
+pub mod trends;
 pub mod web;
 
 pub use portal_core::access::Grant;

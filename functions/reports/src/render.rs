@@ -73,6 +73,8 @@ const DASHBOARD: &str = r#"<!doctype html>
  {% endif %}
 </section>
 {% include "forecast_chart.html" %}
+{% if downloads %}<section class="card" aria-labelledby="downloads-h"><h2 id="downloads-h">Your certification list</h2>
+<p>Every certification line of {{ d.name }}: <a href="{{ downloads }}.csv" id="download-csv" download>Download CSV</a> · <a href="{{ downloads }}.xlsx" id="download-xlsx" download>Download Excel</a></p></section>{% endif %}
 {% if d.categories %}
 <section class="card"><h2>By product category</h2><div class="cats">
 {% for c in d.categories %}<div class="cat"><strong>{{ c.category }}</strong><br>
@@ -144,15 +146,30 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
 /// line (its past and forecast are drawn from each line's dates); a
 /// partner with more lines than a page gets none on the page, and its
 /// forecast from `GET /api/partners/{id}/forecast`, which reads them all.
-fn chart(d: &DashboardView) -> Option<crate::chart::Chart> {
+fn chart(
+    d: &DashboardView,
+    history: &[portal_core::rules::history::HistoryPoint],
+) -> Option<crate::chart::Chart> {
     (d.next_cursor.is_none() && d.rows_shown >= d.rows_total)
-        .then(|| crate::chart::dashboard_chart(d, d.generated_at))
+        .then(|| crate::chart::dashboard_chart_with_history(d, d.generated_at, history))
         .flatten()
 }
 
 pub fn dashboard(d: &DashboardView) -> Result<String, minijinja::Error> {
-    ENV.get_template("dashboard.html")?
-        .render(context! { d => d, style => STYLE, chart => chart(d) })
+    dashboard_with(d, None, &[])
+}
+
+/// The dashboard with links to download its certification list
+/// (`downloads` + `.csv` / `.xlsx`, relative to the page's address) and
+/// the partner's stored history points for the chart's past.
+pub fn dashboard_with(
+    d: &DashboardView,
+    downloads: Option<&str>,
+    history: &[portal_core::rules::history::HistoryPoint],
+) -> Result<String, minijinja::Error> {
+    ENV.get_template("dashboard.html")?.render(
+        context! { d => d, style => STYLE, chart => chart(d, history), downloads => downloads },
+    )
 }
 
 /// A short page with a title and one sentence (both escaped).

@@ -80,6 +80,10 @@ async fn dispatch(
             )),
         ),
         ["p", link] if get => ("/p/{link}", partner_page(state, req, link).await),
+        ["p", link, file] if get => (
+            "/p/{link}/{file}",
+            partner_certifications_file(state, link, file).await,
+        ),
         ["unsubscribe", token] if get => (
             "/unsubscribe/{token}",
             unsubscribe_confirm(state, token).await,
@@ -137,6 +141,12 @@ pub(crate) const REPORTS: &[&str] = &[
     "contacts-not-in-lms",
     "orphans",
     "tier-at-risk",
+    "trends",
+    "recent-certifications",
+    "popular-courses",
+    "inactive-users",
+    "lms-users-not-in-crm",
+    "group-audit",
 ];
 
 fn report_label(name: &str) -> &'static str {
@@ -151,6 +161,12 @@ fn report_label(name: &str) -> &'static str {
         "contacts-not-in-lms" => "/api/reports/contacts-not-in-lms",
         "orphans" => "/api/reports/orphans",
         "tier-at-risk" => "/api/reports/tier-at-risk",
+        "trends" => "/api/reports/trends",
+        "recent-certifications" => "/api/reports/recent-certifications",
+        "popular-courses" => "/api/reports/popular-courses",
+        "inactive-users" => "/api/reports/inactive-users",
+        "lms-users-not-in-crm" => "/api/reports/lms-users-not-in-crm",
+        "group-audit" => "/api/reports/group-audit",
         _ => "/api/reports/(unknown)",
     }
 }
@@ -359,6 +375,12 @@ pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiRe
             let rows = crate::forecast::tier_at_risk(state, &scored, &q).await?;
             respond(name, rows, &q)
         }
+        "trends"
+        | "recent-certifications"
+        | "popular-courses"
+        | "inactive-users"
+        | "lms-users-not-in-crm"
+        | "group-audit" => Box::pin(insight_report(state, &grant, &pairs, name)).await,
         "orphans" => {
             let q = params::parse(&pairs, &spec::<rows::OrphanRow>(&[]))?;
             for (p, given) in [
@@ -380,6 +402,85 @@ pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiRe
     }
 }
 
+/// The reports of issue 15's step 3 (`crate::trends`, `crate::audit`):
+/// the usual filters, scope, sort, paging and exports.
+async fn insight_report(
+    state: &AppState,
+    grant: &Grant,
+    pairs: &[(String, String)],
+    name: &str,
+) -> ApiResult {
+    use portal_core::reports::{audit, trends};
+    let summaries = state.store.all_summaries().await?;
+    let total = summaries.len();
+    match name {
+        "trends" => {
+            let q = params::parse(
+                pairs,
+                &spec::<trends::TrendRow>(&["by", "group", "periods", "course", "category"]),
+            )?;
+            let t = trends::parse_trend(pairs)?;
+            let scored = visible(state, grant, &summaries, &q);
+            respond(
+                name,
+                crate::trends::trends(state, &scored, total, &q, &t).await?,
+                &q,
+            )
+        }
+        "recent-certifications" => {
+            let q = params::parse(
+                pairs,
+                &spec::<trends::RecentCertRow>(&["days", "course", "category"]),
+            )?;
+            let scored = visible(state, grant, &summaries, &q);
+            respond(
+                name,
+                crate::trends::recent(state, &scored, total, &q).await?,
+                &q,
+            )
+        }
+        "popular-courses" => {
+            let q = params::parse(
+                pairs,
+                &spec::<trends::PopularCourseRow>(&["course", "category"]),
+            )?;
+            let scored = visible(state, grant, &summaries, &q);
+            respond(
+                name,
+                crate::trends::popular(state, &scored, total, &q).await?,
+                &q,
+            )
+        }
+        "inactive-users" => {
+            let q = params::parse(pairs, &spec::<audit::InactiveUserRow>(&["days"]))?;
+            let scored = visible(state, grant, &summaries, &q);
+            respond(
+                name,
+                crate::audit::inactive_users(state, &scored, &q).await?,
+                &q,
+            )
+        }
+        "lms-users-not-in-crm" => {
+            let q = params::parse(pairs, &spec::<audit::LmsUserRow>(&[]))?;
+            let scored = visible(state, grant, &summaries, &q);
+            respond(
+                name,
+                crate::audit::lms_users_not_in_crm(state, &scored).await?,
+                &q,
+            )
+        }
+        _ => {
+            let q = params::parse(pairs, &spec::<audit::GroupAuditRow>(&[]))?;
+            let scored = visible(state, grant, &summaries, &q);
+            respond(
+                name,
+                crate::audit::group_audit(state, grant, &scored).await?,
+                &q,
+            )
+        }
+    }
+}
+
 /// Orphans need the membership picture, which summaries do not hold:
 /// users, partners, contacts, and one Query per matched group. Admin-only
 /// and rare, so the cost is acceptable.
@@ -389,7 +490,7 @@ pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiRe
 /// Query on the type index, ~1 MB a page, instead of hundreds of Queries —
 /// the same items billed, far fewer round trips; rows of partners not in
 /// `ids` are dropped here and never leave the function.
-async fn cert_rows_of(
+pub(crate) async fn cert_rows_of(
     state: &AppState,
     ids: Vec<String>,
     total: usize,
@@ -499,12 +600,56 @@ async fn partner_page(state: &AppState, req: &Request, link: &str) -> ApiResult 
     let pairs = query_pairs(req);
     match dashboards::load_page(state, &grant, &partner_id, dashboards::cursor_of(&pairs)).await {
         Ok(view) => {
-            let page = render::dashboard(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
+            // Relative to `/p/{link}`: the partner's own export.
+            let downloads = format!("{link}/certifications");
+            // The chart's past from the stored history (one Query over its
+            // months) when the page draws a chart at all.
+            let today = view.generated_at.date_naive();
+            let history = if view.next_cursor.is_none() && view.rows_shown >= view.rows_total {
+                let from = today
+                    .checked_sub_months(chrono::Months::new(
+                        portal_core::reports::forecast::CHART_MONTHS_BACK,
+                    ))
+                    .unwrap_or(today);
+                state.store.history(&partner_id, from, today).await?
+            } else {
+                Vec::new()
+            };
+            let page = render::dashboard_with(&view, Some(&downloads), &history)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
             Ok(http::html(StatusCode::OK, page))
         }
         Err(ApiError::NotFound) => Ok(link_invalid()),
         Err(e) => Err(e),
     }
+}
+
+/// `GET /p/{link}/certifications.csv|.xlsx`: the partner's own
+/// certification list (every line, the user certifications report's
+/// columns). One GetItem (the link) + one Query (the partner's partition).
+async fn partner_certifications_file(state: &AppState, link: &str, file: &str) -> ApiResult {
+    let format = match file {
+        "certifications.csv" => Format::Csv,
+        "certifications.xlsx" => Format::Xlsx,
+        _ => return Err(ApiError::NotFound),
+    };
+    let rec = state.store.token_by_secret(link, state.clock.now()).await?;
+    let Some(Grant::PartnerLink { partner_id }) = rec.as_ref().and_then(Grant::from_record) else {
+        return Ok(link_invalid());
+    };
+    let d = state.store.partner_dashboard(&partner_id).await?;
+    let Some(summary) = d.summary.as_ref() else {
+        return Ok(link_invalid());
+    };
+    let mut out = rows::user_cert_rows(
+        summary,
+        &d.certs,
+        &CertFilter::default(),
+        state.clock.now(),
+        state.warning_days,
+    );
+    rows::sort_user_certs(&mut out);
+    file_of("certifications", format, &out)
 }
 
 /// The verified token, or the page to answer instead (not configured,

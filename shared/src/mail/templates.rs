@@ -24,6 +24,15 @@ pub struct ReminderLine {
     pub expired: bool,
     /// Recertification link (the course's LMS permalink).
     pub link: Option<String>,
+    /// `YYYY-MM-DD`: the date the partner falls below its tier requirement
+    /// when nobody renews, if this certification's expiry is part of it
+    /// (it expires on or before that date). `None`: the partner keeps its
+    /// tier, is below it already, or its tier has no requirement.
+    #[serde(default)]
+    pub drops_below_on: Option<String>,
+    /// The partner `drops_below_on` is about (the first of `partner`'s).
+    #[serde(default)]
+    pub at_risk_partner: Option<String>,
 }
 
 #[derive(Serialize, Clone, Debug, PartialEq)]
@@ -51,6 +60,11 @@ pub struct DigestPartner {
     pub required: u32,
     pub gap: u32,
     pub below_tier: bool,
+    /// `YYYY-MM-DD`: meets its tier now but falls below it on this date
+    /// within the at-risk window, nobody renewing.
+    pub drops_below_on: Option<String>,
+    /// The fewest renewals that keep it in tier over that window.
+    pub renewals_needed: u32,
     pub certs: Vec<DigestCert>,
 }
 
@@ -152,7 +166,28 @@ mod tests {
             days_left: days,
             expired: false,
             link: Some("https://lms.example/c/1?a=1&b=2".into()),
+            drops_below_on: None,
+            at_risk_partner: None,
         }
+    }
+
+    #[test]
+    fn reminder_says_when_the_expiry_drops_the_partner_below_tier() {
+        let mut l = line("K2", 60);
+        l.drops_below_on = Some("2027-02-21".into());
+        l.at_risk_partner = Some("Acme & Sons".into());
+        let r = render_reminder(&ReminderMail {
+            user_name: "Ann".into(),
+            items: vec![l, line("RPA", 60)],
+            unsubscribe_url: None,
+        })
+        .unwrap();
+        let said =
+            "Unless renewed, Acme & Sons falls below its partner tier requirement on 2027-02-21.";
+        assert_eq!(r.text.matches(said).count(), 1, "{}", r.text);
+        assert!(r
+            .html
+            .contains("Unless renewed, Acme &amp; Sons falls below its partner tier requirement on 2027-02-21."));
     }
 
     #[test]
@@ -215,6 +250,8 @@ mod tests {
                     required: 10,
                     gap: 6,
                     below_tier: true,
+                    drops_below_on: None,
+                    renewals_needed: 0,
                     certs: vec![],
                 },
                 DigestPartner {
@@ -224,6 +261,8 @@ mod tests {
                     required: 0,
                     gap: 0,
                     below_tier: false,
+                    drops_below_on: Some("2027-01-01".into()),
+                    renewals_needed: 1,
                     certs: vec![DigestCert {
                         user_name: "Bo".into(),
                         email: "bo@g.example".into(),
@@ -243,6 +282,10 @@ mod tests {
         );
         assert!(r.html.contains("Beta &lt;Ltd&gt;"));
         assert!(r.text.contains("below tier by 6"));
+        assert!(r.text.contains(
+            "at risk: falls below tier on 2027-01-01 unless 1 certification(s) are renewed"
+        ));
+        assert!(r.html.contains("falls below tier on 2027-01-01"));
         assert!(r
             .text
             .contains("Bo <bo@g.example>: K2 (1 NPCU), expires 2027-01-01 (39 days left)"));

@@ -8,17 +8,21 @@
 //! | [`dashboard`] | one partner's dashboard view (JSON and HTML share it) |
 //! | [`forecast`] | the tier-at-risk report and one partner's forecast |
 //! | [`history`] | one partner's daily history (stored or reconstructed) |
+//! | [`trends`] | trends per period, recent certifications, popular courses |
+//! | [`audit`] | inactive users, LMS users not in the CRM, the group audit |
 //!
 //! The HTTP function (`functions/reports`) reads the store, calls these, and
 //! encodes the result (JSON / CSV / XLSX); keeping the logic here makes every
 //! number unit-testable without DynamoDB.
 
+pub mod audit;
 pub mod dashboard;
 pub mod forecast;
 pub mod history;
 pub mod params;
 pub mod rows;
 pub mod table;
+pub mod trends;
 
 pub use params::{Format, ParamError, ReportQuery, SortKey};
 pub use table::{Page, ReportRow};

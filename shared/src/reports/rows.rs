@@ -612,13 +612,13 @@ impl ReportRow for OrphanRow {
 }
 
 /// Lower-cased domain of an e-mail address.
-fn email_domain(email: &str) -> Option<String> {
+pub(crate) fn email_domain(email: &str) -> Option<String> {
     let d = email.trim().rsplit_once('@')?.1.trim().to_lowercase();
     (!d.is_empty()).then_some(d)
 }
 
 /// Lower-cased host of a website without `www.`.
-fn website_domain(site: &str) -> Option<String> {
+pub(crate) fn website_domain(site: &str) -> Option<String> {
     let s = site.trim().to_lowercase();
     let s = s
         .strip_prefix("https://")

@@ -1,6 +1,8 @@
 //! `/` signed in: the overview KPIs, breakdowns by tier, region and owner,
 //! the partners needing attention and the last run of every sync task.
-//! Numbers come from the report routes (the caller's scope applies).
+//! Numbers come from the report routes (the caller's scope applies); the
+//! trend chart is the `trends` report's last 12 months
+//! ([`crate::trend_chart`]).
 
 use std::collections::BTreeMap;
 
@@ -76,6 +78,15 @@ pub async fn page(state: &AppState, req: &Request, s: &Session, chrome: &Chrome)
         .into_iter()
         .filter(|r| r["expiring"].as_u64().unwrap_or(0) > 0)
         .collect();
+    let trend = rows_page(
+        state,
+        req,
+        s,
+        "trends",
+        &[("by", "month"), ("periods", "12")],
+    )
+    .await?;
+    let trend = crate::trend_chart::trend_chart(&trend.rows);
     let mut tasks = Vec::with_capacity(TASKS.len());
     for t in TASKS {
         let last: Vec<RunRecord> = state
@@ -101,6 +112,7 @@ pub async fn page(state: &AppState, req: &Request, s: &Session, chrome: &Chrome)
         Some(chrome),
         context! {
             kpi => kpi,
+            trend => trend,
             by_tier => breakdown(&partners, "tier"),
             by_region => breakdown(&partners, "region"),
             by_owner => breakdown(&partners, "owner_name"),

@@ -36,6 +36,10 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ),
         ("error.html", include_str!("../../templates/error.html")),
         ("home.html", include_str!("../../templates/home.html")),
+        (
+            "trend_chart.html",
+            include_str!("../../templates/trend_chart.html"),
+        ),
         ("reports.html", include_str!("../../templates/reports.html")),
         ("report.html", include_str!("../../templates/report.html")),
         ("partner.html", include_str!("../../templates/partner.html")),

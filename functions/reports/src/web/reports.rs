@@ -115,6 +115,48 @@ pub const REPORT_PAGES: &[ReportInfo] = &[
         &["days"],
         portal_core::reports::forecast::TierAtRiskRow::COLUMNS,
     ),
+    info(
+        "trends",
+        "Trends",
+        "New certifications, expirations and net NPCU per month or week, with the same period a year before.",
+        &["by", "group", "periods", "course", "category"],
+        portal_core::reports::trends::TrendRow::COLUMNS,
+    ),
+    info(
+        "recent-certifications",
+        "Recent certifications",
+        "Certifications completed within the last days.",
+        &["days", "course", "category"],
+        portal_core::reports::trends::RecentCertRow::COLUMNS,
+    ),
+    info(
+        "popular-courses",
+        "Popular courses",
+        "Certification courses by completions: enrolments, distinct users, partners and the NPCU they bring.",
+        &["course", "category"],
+        portal_core::reports::trends::PopularCourseRow::COLUMNS,
+    ),
+    info(
+        "inactive-users",
+        "Inactive users",
+        "Partner users with no LMS activity within the last days.",
+        &["days"],
+        portal_core::reports::audit::InactiveUserRow::COLUMNS,
+    ),
+    info(
+        "lms-users-not-in-crm",
+        "LMS users not in the CRM",
+        "Members of partner groups with no CRM contact.",
+        &[],
+        portal_core::reports::audit::LmsUserRow::COLUMNS,
+    ),
+    info(
+        "group-audit",
+        "Group audit",
+        "Group members whose e-mail domain is none of the partner's, and users in more than one partner group.",
+        &[],
+        portal_core::reports::audit::GroupAuditRow::COLUMNS,
+    ),
     ReportInfo {
         partner_filters: false,
         admin_only: true,
@@ -319,6 +361,9 @@ const STATUSES: &[&str] = &[
     "expired",
 ];
 
+const BY: &[&str] = &["month", "week"];
+const GROUPS: &[&str] = &["", "region", "tier", "owner", "category"];
+
 pub async fn page(
     state: &AppState,
     req: &Request,
@@ -416,7 +461,13 @@ pub async fn page(
             "status" => ("Status", STATUSES),
             "course" => ("Course (ID or name)", &[][..]),
             "category" => ("Category", &[][..]),
+            "days" if matches!(name, "recent-certifications" | "inactive-users") => {
+                ("Days back", &[][..])
+            }
             "days" => ("Days ahead", &[][..]),
+            "by" => ("Period", BY),
+            "group" => ("Group by", GROUPS),
+            "periods" => ("Periods", &[][..]),
             _ => continue,
         };
         filters.push(Filter {
