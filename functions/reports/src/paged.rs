@@ -154,6 +154,11 @@ impl Partners {
         Ok(keys.len())
     }
 
+    /// Whether rows' partners are read by key as the walk meets them.
+    fn looks_up(&self) -> bool {
+        matches!(self, Partners::All(_))
+    }
+
     fn get(&self, id: &str) -> Option<&PartnerSummary> {
         match self {
             Partners::All(m) => m.get(id).and_then(Option::as_ref),
@@ -257,12 +262,23 @@ where
         let want = limit - rows.len();
         // Without a row filter every item of a tracked partner is a row:
         // read what the page lacks. With one, read ahead in bigger chunks.
+        // Where each chunk's partners are looked up by key, a chunk of n
+        // rows may cost up to n more items (one summary each): keep both
+        // inside the budget.
+        let room = if partners.looks_up() {
+            (budget - read) / 2
+        } else {
+            budget - read
+        };
+        if room == 0 {
+            break walk.position();
+        }
         let n = if row_filtered {
             want.saturating_mul(4).max(100)
         } else {
             want
         }
-        .min(budget - read);
+        .min(room);
         let Some(chunk) = walk.next_chunk(&state.store, n).await? else {
             break None;
         };
