@@ -27,6 +27,11 @@ pub const LAMBDA_PER_REQUEST: f64 = 0.20 / 1e6;
 pub const SES_PER_MAIL: f64 = 0.10 / 1000.0;
 /// API Gateway HTTP API requests (first 300 M tier).
 pub const HTTP_API_PER_REQUEST: f64 = 1.00 / 1e6;
+/// Step Functions standard workflows, per state transition.
+pub const SFN_PER_TRANSITION: f64 = 0.025 / 1000.0;
+/// State transitions of one sync invocation under the template's
+/// `SyncStateMachine`: Sync, Continue?, then NextRequest or Done.
+pub const SFN_TRANSITIONS_PER_INVOCATION: f64 = 3.0;
 
 /// Function memory from template.yaml (sync 512 MB, reports 512 MB,
 /// reminders the Globals' 256 MB) — what Lambda bills GB-seconds on.
@@ -173,6 +178,8 @@ pub struct Units {
     pub lambda_requests: f64,
     pub mails: f64,
     pub http_requests: f64,
+    /// Step Functions state transitions (the sync's state machine).
+    pub sfn_transitions: f64,
 }
 
 impl Units {
@@ -183,6 +190,7 @@ impl Units {
             + self.lambda_requests * LAMBDA_PER_REQUEST
             + self.mails * SES_PER_MAIL
             + self.http_requests * HTTP_API_PER_REQUEST
+            + self.sfn_transitions * SFN_PER_TRANSITION
     }
     pub fn scaled(&self, k: f64) -> Units {
         Units {
@@ -192,6 +200,7 @@ impl Units {
             lambda_requests: self.lambda_requests * k,
             mails: self.mails * k,
             http_requests: self.http_requests * k,
+            sfn_transitions: self.sfn_transitions * k,
         }
     }
 }
@@ -224,8 +233,8 @@ pub fn section(
         "Monthly cost at reference scale (us-east-1 on-demand list prices)",
     );
     let mut md = String::new();
-    let _ = writeln!(md, "| component | basis | runs/month | WRU/run | RRU/run | Lambda GB-s/run | mails/run | HTTP req/run | $/month |");
-    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(md, "| component | basis | runs/month | WRU/run | RRU/run | Lambda GB-s/run | mails/run | HTTP req/run | SFN transitions/run | $/month |");
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut total = 0.0;
     for l in lines {
         let m = l.monthly();
@@ -233,7 +242,7 @@ pub fn section(
         let u = &l.per_run;
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             l.component,
             l.basis,
             f(l.runs_per_month, 1),
@@ -242,6 +251,7 @@ pub fn section(
             f(u.lambda_gb_s, 2),
             f(u.mails, 0),
             f(u.http_requests, 0),
+            f(u.sfn_transitions, 0),
             f(m, 3)
         );
     }
@@ -250,12 +260,12 @@ pub fn section(
         total += m;
         let _ = writeln!(
             md,
-            "| DynamoDB storage | {} GB (items × 1 KB) | — | | | | | | {} |",
+            "| DynamoDB storage | {} GB (items × 1 KB) | — | | | | | | | {} |",
             f(gb, 3),
             f(m, 3)
         );
     }
-    let _ = writeln!(md, "| **total** | | | | | | | | **{}** |", f(total, 2));
+    let _ = writeln!(md, "| **total** | | | | | | | | | **{}** |", f(total, 2));
     s.markdown = md;
     let complete = missing.is_empty();
     let row = Row::new(
@@ -275,8 +285,8 @@ pub fn section(
         r
     });
     s.notes.push(format!(
-        "Prices (us-east-1, on-demand, free tier ignored): DynamoDB ${}/M WRU, ${}/M RRU, ${}/GB-month; Lambda arm64 ${}/GB-s, ${}/M requests; SES ${}/1000 mails; HTTP API ${}/M requests.",
-        DDB_PER_WRU * 1e6, DDB_PER_RRU * 1e6, DDB_PER_GB_MONTH, LAMBDA_PER_GB_S, LAMBDA_PER_REQUEST * 1e6, SES_PER_MAIL * 1000.0, HTTP_API_PER_REQUEST * 1e6
+        "Prices (us-east-1, on-demand, free tier ignored): DynamoDB ${}/M WRU, ${}/M RRU, ${}/GB-month; Lambda arm64 ${}/GB-s, ${}/M requests; SES ${}/1000 mails; HTTP API ${}/M requests; Step Functions ${}/1000 state transitions ({SFN_TRANSITIONS_PER_INVOCATION} per sync invocation).",
+        DDB_PER_WRU * 1e6, DDB_PER_RRU * 1e6, DDB_PER_GB_MONTH, LAMBDA_PER_GB_S, LAMBDA_PER_REQUEST * 1e6, SES_PER_MAIL * 1000.0, HTTP_API_PER_REQUEST * 1e6, SFN_PER_TRANSITION * 1000.0
     ));
     s.notes.push("WRU/RRU as on-demand DynamoDB bills them, computed by the store from every item it wrote or read (portal_core::store::capacity: item size = names + values; 1 WRU per started KB, failed conditions included; ½ RRU per started 4 KB of an eventually consistent Query page, per item for BatchGetItem, 1 per 4 KB for the strongly consistent GetItem) — the emulator bills nothing itself.".into());
     s.notes.push("Sync Lambda time per run = max(measured wall time, Northpass requests ÷ 10 req/s): production is paced by the template's NorthpassRateLimit (10), the benchmark ran at 100 req/s.".into());
@@ -318,6 +328,8 @@ pub fn task_units(t: &crate::sync::TaskReport) -> Units {
         read_units: r,
         lambda_gb_s: SYNC_MEMORY_GB * secs,
         lambda_requests: t.invocations.max(1) as f64,
+        // Every invocation is a step of the sync's state machine.
+        sfn_transitions: SFN_TRANSITIONS_PER_INVOCATION * t.invocations.max(1) as f64,
         ..Default::default()
     }
 }
@@ -343,6 +355,7 @@ pub fn run_units(run: &crate::sync::RunMeasure) -> Units {
         u.read_units += x.read_units;
         u.lambda_gb_s += x.lambda_gb_s;
         u.lambda_requests += x.lambda_requests;
+        u.sfn_transitions += x.sfn_transitions;
     }
     u
 }
@@ -485,8 +498,9 @@ mod tests {
             write_units: 1e6,
             read_units: 4e6,
             mails: 1000.0,
+            sfn_transitions: 10_000.0,
             ..Default::default()
         };
-        assert!((u.dollars() - (1.25 + 1.0 + 0.10)).abs() < 1e-9);
+        assert!((u.dollars() - (1.25 + 1.0 + 0.10 + 0.25)).abs() < 1e-9);
     }
 }

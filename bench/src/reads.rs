@@ -486,7 +486,8 @@ pub fn section(r: &Reads, data_label: &str) -> Section {
         if x.request.contains("page=") {
             row = row.note("offset paging (the web pages): reads and sorts the whole set");
         } else if name == "orphans" {
-            row = row.note("whole set: users, contacts and one Query per group (admin only)");
+            row = row
+                .note("whole set: users, contacts and memberships, by the type index (admin only)");
         }
         s.rows.push(row);
     }

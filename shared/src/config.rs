@@ -80,7 +80,7 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ("SYNC_TRANSCRIPT_MAX_AGE_HOURS", "168", "An incremental enrollment sync re-fetches a partner user's transcript at the latest after this many hours"),
     ("SYNC_CONCURRENCY", "8", "Transcripts / memberships the sync fetches at once (>= 1; the rate limit still paces them)"),
     ("SYNC_CHECKPOINT_MARGIN_SECS", "60", "The sync checkpoints when less than this many seconds of Lambda time are left"),
-    ("PORTAL_SYNC_FUNCTION_NAME", "", "Lambda function name of sync, for on-demand runs and checkpoint continuations"),
+    ("PORTAL_SYNC_STATE_MACHINE_ARN", "", "ARN of the sync state machine; reports starts an execution of it for on-demand runs (unset = run now unavailable, except in-process locally)"),
     ("PORTAL_HOOK_SECRET", "", "Path secret of the Northpass webhook endpoint POST /hooks/northpass/{secret}, local/dev; unset (with its ARN) = the endpoint answers 404"),
     ("PORTAL_HOOK_SECRET_PREVIOUS", "", "The path secret before the last rotation, still accepted (local/dev; with the ARN, Secrets Manager's AWSPREVIOUS version is)"),
     ("PORTAL_HOOK_SECRET_SECRET_ARN", "", "Secrets Manager ARN holding the webhook path secret (AWSCURRENT, and AWSPREVIOUS during rotation)"),
@@ -303,7 +303,7 @@ pub struct Config {
     pub unsubscribe_key: Option<SecretRef>,
     /// Bucket of large exports (`PORTAL_EXPORT_BUCKET`).
     pub export_bucket: Option<String>,
-    /// The sync function's section (`SYNC_*`, `PORTAL_SYNC_FUNCTION_NAME`).
+    /// The sync function's section (`SYNC_*`, `PORTAL_SYNC_STATE_MACHINE_ARN`).
     pub sync: SyncSettings,
     /// The Northpass webhook endpoint (reports function).
     pub hooks: HookSettings,
@@ -335,9 +335,9 @@ pub struct SyncSettings {
     /// Checkpoint when fewer seconds than this are left of the Lambda time
     /// (`SYNC_CHECKPOINT_MARGIN_SECS`).
     pub checkpoint_margin_secs: u32,
-    /// The sync Lambda's name (`PORTAL_SYNC_FUNCTION_NAME`): reports invokes
-    /// it for on-demand runs, the sync for its checkpoint continuations.
-    pub function_name: Option<String>,
+    /// The sync state machine's ARN (`PORTAL_SYNC_STATE_MACHINE_ARN`):
+    /// reports starts an execution of it for on-demand runs.
+    pub state_machine_arn: Option<String>,
 }
 
 impl Default for SyncSettings {
@@ -347,7 +347,7 @@ impl Default for SyncSettings {
             transcript_max_age_hours: 168,
             concurrency: 8,
             checkpoint_margin_secs: 60,
-            function_name: None,
+            state_machine_arn: None,
         }
     }
 }
@@ -625,7 +625,7 @@ impl Config {
                 concurrency,
                 checkpoint_margin_secs: env
                     .u32_or("SYNC_CHECKPOINT_MARGIN_SECS", d.checkpoint_margin_secs)?,
-                function_name: env.get("PORTAL_SYNC_FUNCTION_NAME"),
+                state_machine_arn: env.get("PORTAL_SYNC_STATE_MACHINE_ARN"),
             }
         };
         let pam_token_days = env.u32_or("PORTAL_PAM_TOKEN_DAYS", 180)?;
@@ -794,7 +794,7 @@ mod tests {
                 c.sync.transcript_max_age_hours,
                 c.sync.concurrency,
                 c.sync.checkpoint_margin_secs,
-                c.sync.function_name
+                c.sync.state_machine_arn
             ),
             (168, 8, 60, None)
         );
@@ -807,7 +807,10 @@ mod tests {
             ("SYNC_TRANSCRIPT_MAX_AGE_HOURS", "24"),
             ("SYNC_CONCURRENCY", "2"),
             ("SYNC_CHECKPOINT_MARGIN_SECS", "90"),
-            ("PORTAL_SYNC_FUNCTION_NAME", " portal-sync "),
+            (
+                "PORTAL_SYNC_STATE_MACHINE_ARN",
+                " arn:aws:states:us-east-1:1:stateMachine:portal-sync ",
+            ),
         ])
         .unwrap();
         assert_eq!(
@@ -816,12 +819,18 @@ mod tests {
                 transcript_max_age_hours: 24,
                 concurrency: 2,
                 checkpoint_margin_secs: 90,
-                function_name: Some("portal-sync".into()),
+                state_machine_arn: Some(
+                    "arn:aws:states:us-east-1:1:stateMachine:portal-sync".into()
+                ),
             }
         );
         // Blank is unset, as for every variable.
-        let c = cfg(&[("PORTAL_TABLE", "t"), ("PORTAL_SYNC_FUNCTION_NAME", "  ")]).unwrap();
-        assert_eq!(c.sync.function_name, None);
+        let c = cfg(&[
+            ("PORTAL_TABLE", "t"),
+            ("PORTAL_SYNC_STATE_MACHINE_ARN", "  "),
+        ])
+        .unwrap();
+        assert_eq!(c.sync.state_machine_arn, None);
         // 0 transcripts at once would stall the sync: refused, not raised to 1.
         assert_eq!(
             cfg(&[("PORTAL_TABLE", "t"), ("SYNC_CONCURRENCY", "0")]).unwrap_err(),

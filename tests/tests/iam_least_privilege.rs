@@ -16,9 +16,16 @@
 //! - and the converse: the same calls with one needed statement removed
 //!   are refused, and the refused admin action leaves the partner as it was.
 //!
-//! Not covered here: `lambda:InvokeFunction` (sync's continuation and the
-//! reports' run-now target a deployed function; locally both run
-//! in-process) and CloudWatch Logs (granted by SAM itself).
+//! - the sync's state machine: its role may invoke the sync function and
+//!   nothing else, the sync may invoke no function (its continuations go
+//!   through the state machine), and the reports' run-now may start only
+//!   that state machine's executions (statements checked here; the loop
+//!   itself runs in tests/tests/sync_state_machine.rs).
+//!
+//! Not covered here: the calls of `states:StartExecution` and
+//! `lambda:InvokeFunction` themselves (they target deployed resources;
+//! locally run-now and continuations run in-process) and CloudWatch Logs
+//! (granted by SAM itself).
 //!
 //! Enforcement is global to the emulator, so the tests of this binary run
 //! one at a time and switch it on only around the calls under test.
@@ -114,6 +121,12 @@ impl Stack {
             "PortalTable.Arn" => self.table_arn(),
             "ExportBucket" => self.bucket.clone(),
             "ExportBucket.Arn" => format!("arn:aws:s3:::{}", self.bucket),
+            "SyncFunction.Arn" => {
+                format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK}-sync")
+            }
+            "SyncStateMachine" => {
+                format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STACK}-sync")
+            }
             p => self
                 .params
                 .get(p)
@@ -416,6 +429,115 @@ async fn sync_without_its_batch_writes_is_denied() {
     w.enforce(false).await;
     assert_ne!(s.status, RunStatus::Succeeded, "{s:#?}");
     assert!(format!("{s:?}").contains("AccessDenied"), "{s:#?}");
+}
+
+/// Long runs go through the state machine: the sync may invoke no
+/// function, the state machine only the sync, and the reports' run-now
+/// may only start that state machine's executions.
+#[test]
+fn continuations_and_run_now_go_through_the_state_machine_only() {
+    let t = template();
+    let stack = Stack {
+        table: "portal-table".into(),
+        bucket: "portal-exports".into(),
+        params: [
+            "NorthpassApiKeySecretArn",
+            "ImpartnerApiKeySecretArn",
+            "ImpartnerTenantSecretArn",
+            "AdminTokenSeedSecretArn",
+            "UnsubscribeSigningKeySecretArn",
+            "LinkKeySecretArn",
+        ]
+        .into_iter()
+        .map(|p| {
+            let arn = format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{p}-AbCdEf");
+            (p.to_string(), arn)
+        })
+        .chain([
+            ("SenderIdentity".to_string(), SENDER.to_string()),
+            ("SesConfigurationSet".to_string(), String::new()),
+            ("MailConfigurationSet".to_string(), format!("{STACK}-mail")),
+        ])
+        .collect(),
+    };
+    let sync_arn = stack.value_of("SyncFunction.Arn");
+    let machine_arn = stack.value_of("SyncStateMachine");
+    // The fixed names the ARNs above stand for.
+    let name_of = |res: &str, field: &str| {
+        stack
+            .resolve(&t, &t["Resources"][res]["Properties"][field])
+            .as_str()
+            .map(str::to_string)
+    };
+    assert_eq!(
+        name_of("SyncFunction", "FunctionName"),
+        sync_arn.rsplit(':').next().map(str::to_string)
+    );
+    assert_eq!(
+        name_of("SyncStateMachine", "Name"),
+        machine_arn.rsplit(':').next().map(str::to_string)
+    );
+
+    let actions = |statements: &[Value]| -> Vec<String> {
+        statements
+            .iter()
+            .flat_map(|s| match &s["Action"] {
+                Value::String(a) => vec![a.clone()],
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect(),
+                other => panic!("Action {other}"),
+            })
+            .collect()
+    };
+    let sync = stack.statements(&t, "SyncFunction");
+    assert!(
+        actions(&sync)
+            .iter()
+            .all(|a| !a.starts_with("lambda:") && !a.starts_with("states:")),
+        "the sync invokes nothing: {sync:#?}"
+    );
+    assert!(
+        t["Resources"]["SyncFunction"]["Properties"]["Environment"]["Variables"]
+            .get("PORTAL_SYNC_STATE_MACHINE_ARN")
+            .is_none(),
+        "the sync does not start executions"
+    );
+
+    let machine = stack.statements(&t, "SyncStateMachine");
+    assert_eq!(
+        machine,
+        vec![json!({
+            "Sid": "InvokeSync",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": sync_arn,
+        })],
+        "the state machine's role"
+    );
+
+    let reports = stack.statements(&t, "ReportsFunction");
+    let starts: Vec<&Value> = reports
+        .iter()
+        .filter(|s| {
+            actions(std::slice::from_ref(*s))
+                .iter()
+                .any(|a| a.starts_with("states:"))
+        })
+        .collect();
+    assert_eq!(starts.len(), 1, "{reports:#?}");
+    assert_eq!(starts[0]["Action"], "states:StartExecution");
+    assert_eq!(starts[0]["Resource"], json!(machine_arn));
+    assert!(
+        actions(&reports).iter().all(|a| !a.starts_with("lambda:")),
+        "reports invokes no function: {reports:#?}"
+    );
+    let env = &t["Resources"]["ReportsFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        stack.resolve(&t, &env["PORTAL_SYNC_STATE_MACHINE_ARN"]),
+        json!(machine_arn)
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -142,7 +142,7 @@ async fn reports_and_sync_binaries_answer_through_the_runtime_api() {
     let rie = RuntimeApi::start().await.expect("runtime API");
     let mut sync = LocalLambda::spawn(&bin.join("sync"), &rie, "sync", &env).expect("spawn sync");
     // Lambda's maximum, as the template gives sync: the run must not
-    // checkpoint (and self-invoke) for lack of time.
+    // checkpoint (and return a continuation) for lack of time.
     sync.timeout = Duration::from_secs(900);
     let init = sync
         .wait_ready(Duration::from_secs(30))

@@ -287,8 +287,14 @@ fn schedules_send_payloads_the_handlers_know() {
     let t = template();
     let mut seen_sync = BTreeSet::new();
     let mut seen_jobs = BTreeSet::new();
-    for (name, f) in resources_of_type(&t, "AWS::Serverless::Function") {
-        let events = f["Properties"]["Events"].as_object().unwrap();
+    // Sync requests are scheduled on the sync's state machine, which
+    // invokes the function (and again while a run checkpoints).
+    let mut scheduled = resources_of_type(&t, "AWS::Serverless::Function");
+    scheduled.extend(resources_of_type(&t, "AWS::Serverless::StateMachine"));
+    for (name, f) in scheduled {
+        let Some(events) = f["Properties"]["Events"].as_object() else {
+            continue;
+        };
         for (event, e) in events.iter().filter(|(_, e)| e["Type"] == "Schedule") {
             let param = e["Properties"]["Schedule"]["Ref"]
                 .as_str()
@@ -301,7 +307,7 @@ fn schedules_send_payloads_the_handlers_know() {
             let input: Value =
                 serde_json::from_str(e["Properties"]["Input"].as_str().unwrap()).unwrap();
             if let Some(task) = input["task"].as_str() {
-                assert_eq!(name, "SyncFunction", "{event}");
+                assert_eq!(name, "SyncStateMachine", "{event}");
                 assert!(TASKS.contains(&task), "{event}: unknown task {task}");
                 let mode = input["mode"].as_str().unwrap();
                 assert!(mode == "incremental" || mode == "full", "{event}: {mode}");

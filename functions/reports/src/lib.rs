@@ -53,7 +53,7 @@ pub mod trends;
 pub mod web;
 
 pub use portal_core::access::Grant;
-pub use runner::{FnRunner, LambdaRunner, NoRunner, RunMode, RunnerError, TaskRunner};
+pub use runner::{FnRunner, NoRunner, RunMode, RunnerError, StateMachineRunner, TaskRunner};
 
 /// Everything a request needs; built once per Lambda container.
 #[derive(Clone)]

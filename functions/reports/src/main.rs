@@ -8,7 +8,7 @@ use portal_core::config::Config;
 use portal_core::mail::SesMailer;
 use portal_core::secrets::Secrets;
 use portal_core::store::Store;
-use portal_reports::{AppState, LambdaRunner};
+use portal_reports::{AppState, StateMachineRunner};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -33,10 +33,10 @@ async fn main() -> anyhow::Result<()> {
     if let Some(k) = secrets.resolve_opt(config.unsubscribe_key.as_ref()).await? {
         state = state.with_unsubscribe_key(k);
     }
-    if let Some(f) = config.sync.function_name.clone() {
-        state = state.with_runner(Arc::new(LambdaRunner {
-            client: aws_sdk_lambda::Client::new(&sdk),
-            function_name: f,
+    if let Some(arn) = config.sync.state_machine_arn.clone() {
+        state = state.with_runner(Arc::new(StateMachineRunner {
+            client: aws_sdk_sfn::Client::new(&sdk),
+            state_machine_arn: arn,
         }));
     }
     if let Some(bucket) = config.export_bucket.clone() {

@@ -481,9 +481,6 @@ async fn insight_report(
     }
 }
 
-/// Orphans need the membership picture, which summaries do not hold:
-/// users, partners, contacts, and one Query per matched group. Admin-only
-/// and rare, so the cost is acceptable.
 /// Certification rows of the partners `ids`, by partner. Few partners: one
 /// Query per partition, a few at a time (reads only their rows). Most of
 /// the `total` partners (an admin's or a big PAM's report): one paginated
@@ -520,6 +517,10 @@ pub(crate) async fn cert_rows_of(
         .await
 }
 
+/// Orphans need the membership picture, which summaries do not hold:
+/// users, partners, contacts and memberships, each a paginated Query on the
+/// type index (a few dozen requests at ref). Admin-only and rare; it still
+/// reads the whole set (see BENCHMARKS.md for its projection at 10x).
 async fn orphan_rows(state: &AppState) -> Result<Vec<rows::OrphanRow>, ApiError> {
     let store = &state.store;
     let (users, partners, contacts) = futures::try_join!(
@@ -532,18 +533,26 @@ async fn orphan_rows(state: &AppState) -> Result<Vec<rows::OrphanRow>, ApiError>
         .filter(|p| p.tracked)
         .filter_map(|p| p.lms_group_id.as_deref())
         .collect();
-    let groups: Vec<String> = groups.into_iter().map(str::to_string).collect();
-    let member_lists: Vec<Vec<portal_core::model::Membership>> = futures::stream::iter(groups)
-        .map(|g| {
-            let store = store.clone();
-            async move { store.group_members(&g).await }
-        })
-        .buffer_unordered(PARTITION_CONCURRENCY)
-        .try_collect()
-        .await?;
-    let mut members: BTreeSet<String> = member_lists
+    // Every membership in a few type-index pages (not one Query per
+    // group: ~960 at ref), kept for the tracked partners' groups.
+    let mut all = store.all_memberships().await?;
+    if all.is_empty() && !groups.is_empty() {
+        // Memberships written before they were in the type index (until
+        // the next groups sync rewrites them): by group, as before.
+        let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        let lists: Vec<Vec<portal_core::model::Membership>> = futures::stream::iter(groups)
+            .map(|g| {
+                let store = store.clone();
+                async move { store.group_members(&g).await }
+            })
+            .buffer_unordered(PARTITION_CONCURRENCY)
+            .try_collect()
+            .await?;
+        all = lists.into_iter().flatten().collect();
+    }
+    let mut members: BTreeSet<String> = all
         .into_iter()
-        .flatten()
+        .filter(|m| groups.contains(m.group_id.as_str()))
         .map(|m| m.user_id)
         .collect();
     // Users reached through an active contact of a tracked partner count

@@ -1,6 +1,6 @@
 //! "Run now" for sync tasks. The reports function must not link the sync
 //! code into its Lambda (size, and the sync's own time limit), so it talks
-//! to a [`TaskRunner`]: in AWS an async invoke of the sync function, locally
+//! to a [`TaskRunner`]: in AWS an execution of the sync state machine, locally
 //! an in-process closure the dev runner / tests provide.
 
 use std::fmt;
@@ -84,14 +84,15 @@ impl TaskRunner for NoRunner {
     }
 }
 
-/// AWS: `Invoke` with `InvocationType=Event` (returns at once; the sync
-/// function's own retry/failure queue handles errors).
-pub struct LambdaRunner {
-    pub client: aws_sdk_lambda::Client,
-    pub function_name: String,
+/// AWS: `StartExecution` of the sync state machine (returns at once; the
+/// execution invokes the sync until the run no longer checkpoints, and a
+/// failed run fails it, which the template alarms on).
+pub struct StateMachineRunner {
+    pub client: aws_sdk_sfn::Client,
+    pub state_machine_arn: String,
 }
 
-impl TaskRunner for LambdaRunner {
+impl TaskRunner for StateMachineRunner {
     fn start(&self, task: &str, mode: RunMode) -> BoxFuture<'_, Result<String, RunnerError>> {
         self.start_with(task, mode, false)
     }
@@ -102,24 +103,23 @@ impl TaskRunner for LambdaRunner {
         mode: RunMode,
         force: bool,
     ) -> BoxFuture<'_, Result<String, RunnerError>> {
-        let mut payload = serde_json::json!({ "task": task, "mode": mode.as_str() });
+        let mut input = serde_json::json!({ "task": task, "mode": mode.as_str() });
         if force {
-            payload["force"] = serde_json::json!(true);
+            input["force"] = serde_json::json!(true);
         }
-        let payload = payload.to_string();
+        let input = input.to_string();
         Box::pin(async move {
             let out = self
                 .client
-                .invoke()
-                .function_name(&self.function_name)
-                .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
-                .payload(aws_sdk_lambda::primitives::Blob::new(payload.into_bytes()))
+                .start_execution()
+                .state_machine_arn(&self.state_machine_arn)
+                .input(input)
                 .send()
                 .await
                 .map_err(|e| {
-                    RunnerError::Failed(aws_sdk_lambda::error::DisplayErrorContext(e).to_string())
+                    RunnerError::Failed(aws_sdk_sfn::error::DisplayErrorContext(e).to_string())
                 })?;
-            Ok(format!("invoked (status {})", out.status_code()))
+            Ok(format!("started execution {}", out.execution_arn()))
         })
     }
 }

@@ -23,8 +23,6 @@ pub enum SyncError {
     /// The mass-untrack guard refused a run (see `guard`).
     #[error("{0}")]
     Guard(String),
-    #[error("lambda self-invoke failed: {0}")]
-    Invoke(String),
     /// A run ended failed or partial. The invocation fails on it so that
     /// Lambda's `Errors` metric (the template's alarm) and the failure
     /// queue see it; the run record holds the whole summary.

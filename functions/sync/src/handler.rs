@@ -1,5 +1,9 @@
-//! Lambda entry logic: event parsing, running, and the async self-invoke
-//! that continues a checkpointed run in a new invocation.
+//! Lambda entry logic: event parsing, running, and how a checkpointed run
+//! goes on. In AWS the sync runs under a Step Functions state machine
+//! (`SyncStateMachine` in template.yaml): the function never invokes
+//! itself; it returns the next request (`{"continue": true, "next": ..}`)
+//! and the state machine invokes it again, so a long run is an execution
+//! with a history, not a chain of self-invocations.
 
 use std::time::{Duration, Instant};
 
@@ -39,51 +43,30 @@ pub fn parse_event(event: &Value) -> Result<Request, SyncError> {
     Ok(req)
 }
 
+/// Key of the invocation output the state machine's Choice reads: `true`
+/// when the run checkpointed and must be invoked again with [`NEXT_KEY`].
+pub const CONTINUE_KEY: &str = "continue";
+/// Key of the next request (a [`Request`]) in a `continue` output.
+pub const NEXT_KEY: &str = "next";
+
 /// How a checkpointed run goes on.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Continuation {
     /// In this process, right away (local runs, tests).
     Loop,
-    /// Async self-invoke of this function with the same request.
-    Lambda {
-        client: aws_sdk_lambda::Client,
-        function_name: String,
-    },
-}
-
-impl Continuation {
-    async fn continue_later(&self, req: &Request) -> Result<bool, SyncError> {
-        match self {
-            Continuation::Loop => Ok(false),
-            Continuation::Lambda {
-                client,
-                function_name,
-            } => {
-                let body = serde_json::to_vec(req).map_err(|e| SyncError::Invoke(e.to_string()))?;
-                client
-                    .invoke()
-                    .function_name(function_name)
-                    .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
-                    .payload(aws_sdk_lambda::primitives::Blob::new(body))
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        SyncError::Invoke(
-                            aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
-                        )
-                    })?;
-                tracing::info!(task = %req.task, "continuation invoked");
-                Ok(true)
-            }
-        }
-    }
+    /// Stop and return the next request (`continue: true`, `next`) for the
+    /// caller to invoke again: the Step Functions loop in AWS.
+    Return,
 }
 
 /// Handles one event. `deadline` is the invocation's deadline (Lambda
 /// context), `None` locally. Returns the JSON summary: one run, or for
-/// `all` `{"task": "all", "status": .., "runs": [..]}`; a run that ended
-/// failed or partial is [`SyncError::RunIncomplete`] instead (the run
-/// record is stored either way).
+/// `all` `{"task": "all", "status": .., "runs": [..]}`, with
+/// `"continue": false` when the request is done, or `"continue": true` and
+/// `"next": <request>` when it checkpointed under
+/// [`Continuation::Return`]. A run that ended failed or partial is
+/// [`SyncError::RunIncomplete`] instead (the run record is stored either
+/// way), which fails the state machine's execution.
 pub async fn handle(
     deps: &Deps,
     event: &Value,
@@ -109,10 +92,11 @@ pub async fn handle(
     };
 
     let mut runs: Vec<RunSummary> = Vec::new();
+    let mut next: Option<Request> = None;
     for task in tasks {
         let mut s = crate::run_task_with(deps, task, req.mode, budget(), req.force).await;
         // Locally, keep going in this process (fresh budget each time).
-        while s.status == RunStatus::Checkpointed && matches!(continuation, Continuation::Loop) {
+        while s.status == RunStatus::Checkpointed && *continuation == Continuation::Loop {
             let fresh = Budget {
                 deadline: deadline.map(|_| Instant::now() + Duration::from_secs(900)),
                 margin: deps.options.checkpoint_margin,
@@ -123,13 +107,13 @@ pub async fn handle(
         runs.push(s);
         match status {
             RunStatus::Checkpointed => {
-                let next = Request {
+                next = Some(Request {
                     task: req.task.clone(),
                     mode: req.mode,
                     from: (req.task == "all").then(|| task.as_str().to_string()),
                     force: req.force,
-                };
-                continuation.continue_later(&next).await?;
+                });
+                tracing::info!(task = %task, "checkpointed: returning the next request");
                 break;
             }
             RunStatus::Failed => break,
@@ -140,20 +124,30 @@ pub async fn handle(
             RunStatus::Running | RunStatus::TakenOver => {}
         }
     }
+    // An `all` request whose earlier task ended partial fails here even if
+    // a later task checkpointed: the execution fails (and alarms), and the
+    // later task's checkpoint stays stored for its next run to resume.
     if let Some(e) = runs.iter().find_map(incomplete) {
         tracing::error!(runs = %json!(runs), "sync invocation failed: {e}");
         return Err(e);
     }
-    if req.task != "all" {
-        return serde_json::to_value(runs.pop().unwrap_or_default())
-            .map_err(|e| SyncError::Invalid(e.to_string()));
+    let mut out = if req.task != "all" {
+        serde_json::to_value(runs.pop().unwrap_or_default())
+            .map_err(|e| SyncError::Invalid(e.to_string()))?
+    } else {
+        let status = runs
+            .iter()
+            .map(|r| r.status)
+            .find(|s| *s != RunStatus::Succeeded)
+            .unwrap_or(RunStatus::Succeeded);
+        json!({ "task": "all", "mode": req.mode, "status": status, "runs": runs })
+    };
+    out[CONTINUE_KEY] = json!(next.is_some());
+    if let Some(next) = next {
+        out[NEXT_KEY] =
+            serde_json::to_value(next).map_err(|e| SyncError::Invalid(e.to_string()))?;
     }
-    let status = runs
-        .iter()
-        .map(|r| r.status)
-        .find(|s| *s != RunStatus::Succeeded)
-        .unwrap_or(RunStatus::Succeeded);
-    Ok(json!({ "task": "all", "mode": req.mode, "status": status, "runs": runs }))
+    Ok(out)
 }
 
 /// A run that must fail the invocation: it failed, or it finished with

@@ -109,7 +109,8 @@ pub async fn run_task_with(
 }
 
 /// Runs `task` to the end in this process, one "invocation" per `budget`
-/// (a fresh one each time): the local stand-in for the Lambda self-invoke.
+/// (a fresh one each time): the local stand-in for the state machine that
+/// invokes the sync again while it checkpoints (template.yaml).
 /// `per_invocation` = `None` → a single unlimited invocation.
 pub async fn run_to_completion(
     deps: &Deps,

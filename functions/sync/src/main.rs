@@ -24,23 +24,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = Store::from_sdk_config(&aws, config.table.clone());
     let secrets = portal_core::secrets::Secrets::from_sdk_config(&aws);
-    // Continuations re-invoke this very function (its name is set by the
-    // Lambda runtime; PORTAL_SYNC_FUNCTION_NAME wins when given).
-    let function_name = config.sync.function_name.clone().or_else(|| {
-        std::env::var("AWS_LAMBDA_FUNCTION_NAME")
-            .ok()
-            .filter(|s| !s.is_empty())
-    });
     let deps = Deps::from_config_with_secrets(config, store, &secrets).await?;
-    let continuation = match function_name {
-        Some(function_name) => Continuation::Lambda {
-            client: aws_sdk_lambda::Client::new(&aws),
-            function_name,
-        },
-        None => Continuation::Loop,
-    };
+    // Under Lambda a checkpointed run returns its next request; the Step
+    // Functions state machine that invoked it (template.yaml,
+    // `SyncStateMachine`) invokes it again. The function never invokes
+    // itself: no permission for it, no chain for Lambda's recursive-loop
+    // detection to cut, and every continuation is a step in the
+    // execution's history.
     let deps = &deps;
-    let continuation = &continuation;
+    let continuation = &Continuation::Return;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // The webhook queue's batches (an SQS event source) answer with
         // the failed message ids instead of a run summary.

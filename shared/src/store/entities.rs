@@ -179,12 +179,17 @@ pub fn group_item(g: &LmsGroup) -> Result<StoreItem> {
 }
 
 pub fn membership_item(m: &Membership) -> Result<StoreItem> {
+    // In the type index so the orphans report reads every membership in a
+    // few pages instead of one Query per group. The index keys are part
+    // of the content hash, so the next groups sync rewrites memberships
+    // stored without them.
     StoreItem::new(
         Keys::new(
             keys::group_pk(&m.group_id),
             keys::member_sk(&m.user_id),
             entity::MEMBER,
-        ),
+        )
+        .typed(format!("{}#{}", m.group_id, m.user_id)),
         m,
     )
 }
@@ -378,6 +383,12 @@ impl Store {
             )
             .await?;
         Ok(serde_dynamo::from_items(items)?)
+    }
+
+    /// Every membership of every group: one paginated Query on the type
+    /// index, ordered by group and user.
+    pub async fn all_memberships(&self) -> Result<Vec<Membership>> {
+        self.query_type_as(entity::MEMBER).await
     }
 
     /// LMS users and CRM contacts with this e-mail (case-insensitive).

@@ -12,7 +12,7 @@
 //! | LMS user | `USER#<id>` | `PROFILE` | `USER` / id | | |
 //! | enrollment | `USER#<id>` | `ENR#<course>` | | | |
 //! | LMS group | `GROUP#<id>` | `PROFILE` | `GROUP` / id | | |
-//! | membership | `GROUP#<id>` | `MEMBER#<user>` | | | |
+//! | membership | `GROUP#<id>` | `MEMBER#<user>` | `MEMBER` / `<group>#<user>` | | |
 //! | course | `COURSE#<id>` | `PROFILE` | `COURSE` / id | | |
 //! | contact | `CONTACT#<id>` | `PROFILE` | `CONTACT` / id | | |
 //! | e-mail lookup | `EMAIL#<lower-case e-mail>` | `USER#<id>` / `CONTACT#<id>` | | | |
