@@ -658,7 +658,7 @@ async fn partner_certifications_file(state: &AppState, link: &str, file: &str) -
         state.warning_days,
     );
     rows::sort_user_certs(&mut out);
-    file_of("certifications", format, &out)
+    export::file_of("certifications", format, &out)
 }
 
 /// The verified token, or the page to answer instead (not configured,
