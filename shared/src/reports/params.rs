@@ -141,7 +141,8 @@ pub fn parse(pairs: &[(String, String)], spec: &ReportSpec) -> Result<ReportQuer
                     ParamError::new(
                         "status",
                         format!(
-                            "unknown status '{v}' (expected one of enrolled, in_progress, active, expiring, expired)"
+                            "unknown status '{v}' (expected one of {})",
+                            CertStatus::ALL.map(CertStatus::as_str).join(", ")
                         ),
                     )
                 })?)

@@ -30,6 +30,7 @@ pub mod entities;
 pub mod history;
 pub mod keys;
 pub mod pages;
+pub mod programs;
 pub mod ratelimit;
 pub mod schema;
 pub mod sessions;
