@@ -19,6 +19,7 @@ pub mod history;
 pub mod params;
 pub mod rows;
 pub mod table;
+pub mod tracking;
 
 pub use params::{Format, ParamError, ReportQuery, SortKey};
 pub use table::{Page, ReportRow};

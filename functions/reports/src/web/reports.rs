@@ -115,6 +115,13 @@ pub const REPORT_PAGES: &[ReportInfo] = &[
         &["days"],
         portal_core::reports::forecast::TierAtRiskRow::COLUMNS,
     ),
+    info(
+        "tracking",
+        "Certification tracking",
+        "People and their certifications, with the status staff set and its note.",
+        &["status", "certification"],
+        portal_core::reports::tracking::TrackingRow::COLUMNS,
+    ),
     ReportInfo {
         partner_filters: false,
         admin_only: true,
@@ -317,6 +324,13 @@ const STATUSES: &[&str] = &[
     "active",
     "expiring",
     "expired",
+    // Set by staff (issue 16).
+    "applied",
+    "declined",
+    "inactive",
+    "not_completed",
+    "admin_review",
+    "cancelled",
 ];
 
 pub async fn page(
@@ -415,6 +429,7 @@ pub async fn page(
         let (l, options) = match *n {
             "status" => ("Status", STATUSES),
             "course" => ("Course (ID or name)", &[][..]),
+            "certification" => ("Certification (ID or name)", &[][..]),
             "category" => ("Category", &[][..]),
             "days" => ("Days ahead", &[][..]),
             _ => continue,
