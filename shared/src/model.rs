@@ -22,6 +22,9 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod programs;
+pub use programs::*;
+
 /// Default validity of a certification when the LMS gives no `expires_at`.
 pub const DEFAULT_VALIDITY_MONTHS: u32 = 24;
 
@@ -489,7 +492,11 @@ pub struct OrgCertification {
 // Status
 // ---------------------------------------------------------------------------
 
-/// Status of one record at an instant.
+/// Status of one record at an instant. The first five are computed from
+/// the data; the others (issue 16) are set by staff, but `AdminReview`,
+/// which a certification that requires approval also shows when complete
+/// (see [`crate::rules::programs::effective_status`]). New variants are
+/// appended so stored items and API outputs of the old ones read the same.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum CertStatus {
@@ -498,15 +505,53 @@ pub enum CertStatus {
     Active,
     Expiring,
     Expired,
+    Applied,
+    Declined,
+    Inactive,
+    NotCompleted,
+    AdminReview,
+    Cancelled,
 }
 
 impl CertStatus {
-    pub const ALL: [CertStatus; 5] = [
+    pub const ALL: [CertStatus; 11] = [
         CertStatus::Enrolled,
         CertStatus::InProgress,
         CertStatus::Active,
         CertStatus::Expiring,
         CertStatus::Expired,
+        CertStatus::Applied,
+        CertStatus::Declined,
+        CertStatus::Inactive,
+        CertStatus::NotCompleted,
+        CertStatus::AdminReview,
+        CertStatus::Cancelled,
+    ];
+
+    /// The ten statuses of the tracking view's quick filter.
+    pub const TRACKING: [CertStatus; 10] = [
+        CertStatus::InProgress,
+        CertStatus::Applied,
+        CertStatus::Declined,
+        CertStatus::Active,
+        CertStatus::Inactive,
+        CertStatus::Expired,
+        CertStatus::NotCompleted,
+        CertStatus::AdminReview,
+        CertStatus::Expiring,
+        CertStatus::Cancelled,
+    ];
+
+    /// Statuses staff may set by hand (`PUT /api/admin/status`); `Active`
+    /// there means "approved" (see [`crate::rules::programs`]).
+    pub const MANUAL: [CertStatus; 7] = [
+        CertStatus::Active,
+        CertStatus::Applied,
+        CertStatus::Declined,
+        CertStatus::Inactive,
+        CertStatus::NotCompleted,
+        CertStatus::AdminReview,
+        CertStatus::Cancelled,
     ];
 
     /// Whether a record in this status counts NPCU (expiring still counts:
@@ -522,6 +567,29 @@ impl CertStatus {
             CertStatus::Active => "active",
             CertStatus::Expiring => "expiring",
             CertStatus::Expired => "expired",
+            CertStatus::Applied => "applied",
+            CertStatus::Declined => "declined",
+            CertStatus::Inactive => "inactive",
+            CertStatus::NotCompleted => "not_completed",
+            CertStatus::AdminReview => "admin_review",
+            CertStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// The words the tracking view shows ("Admin review").
+    pub fn label(self) -> &'static str {
+        match self {
+            CertStatus::Enrolled => "Enrolled",
+            CertStatus::InProgress => "In progress",
+            CertStatus::Active => "Active",
+            CertStatus::Expiring => "Expiring",
+            CertStatus::Expired => "Expired",
+            CertStatus::Applied => "Applied",
+            CertStatus::Declined => "Declined",
+            CertStatus::Inactive => "Inactive",
+            CertStatus::NotCompleted => "Not completed",
+            CertStatus::AdminReview => "Admin review",
+            CertStatus::Cancelled => "Cancelled",
         }
     }
 }
@@ -536,9 +604,11 @@ impl FromStr for CertStatus {
     type Err = ParseEnumError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
+        // "admin review", "Admin-review" and "admin_review" are one status.
+        let norm = s.replace([' ', '-'], "_");
         CertStatus::ALL
             .into_iter()
-            .find(|c| c.as_str().eq_ignore_ascii_case(s))
+            .find(|c| c.as_str().eq_ignore_ascii_case(&norm))
             .ok_or_else(|| ParseEnumError {
                 kind: "status",
                 value: s.to_string(),
@@ -812,6 +882,17 @@ pub struct CertRow {
     pub expires_at: Option<DateTime<Utc>>,
     pub permalink: Option<String>,
     pub source: RecordSource,
+    /// A status staff set (issue 16); wins over the computed one. Absent
+    /// from the item when unset, so rows without one hash as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_override: Option<CertStatus>,
+    /// Complete, but its certification requires approval and has none yet:
+    /// shows *Admin review* and does not count.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub awaiting_approval: bool,
+    /// The note of the manual status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_note: Option<String>,
 }
 
 #[cfg(test)]
@@ -833,7 +914,27 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["enrolled", "in_progress", "active", "expiring", "expired"]
+            [
+                "enrolled",
+                "in_progress",
+                "active",
+                "expiring",
+                "expired",
+                "applied",
+                "declined",
+                "inactive",
+                "not_completed",
+                "admin_review",
+                "cancelled"
+            ]
+        );
+        assert_eq!(
+            "Admin review".parse::<CertStatus>(),
+            Ok(CertStatus::AdminReview)
+        );
+        assert_eq!(
+            "not-completed".parse::<CertStatus>(),
+            Ok(CertStatus::NotCompleted)
         );
         for s in CertStatus::ALL {
             assert_eq!(s.as_str().parse::<CertStatus>(), Ok(s));

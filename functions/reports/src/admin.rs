@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{authenticate, require_admin, TokenIn};
 use crate::http::{self, json_body, query_pairs, ApiError, ApiResult};
+use crate::programs;
 use crate::recompute::recompute_partner;
 use crate::runner::{RunMode, RunnerError, TASKS};
 use crate::AppState;
@@ -58,6 +59,14 @@ pub async fn dispatch(
         (Method::DELETE, ["partners", id, "org-certs", org]) => {
             remove_org_cert(state, id, org).await
         }
+        // Certification programs (issue 16): `crate::programs`.
+        (Method::GET, ["certifications"]) => programs::list(state).await,
+        (Method::POST, ["certifications"]) => programs::create(state, req).await,
+        (Method::GET, ["certifications", id]) => programs::get(state, id).await,
+        (Method::PUT, ["certifications", id]) => programs::replace(state, req, id).await,
+        (Method::DELETE, ["certifications", id]) => programs::remove(state, id).await,
+        (Method::PUT, ["status"]) => programs::set_status(state, req).await,
+        (Method::GET, ["status"]) => programs::get_status(state, &pairs).await,
         _ => Err(ApiError::NotFound),
     };
     (label, result)
@@ -75,6 +84,9 @@ fn label(method: &Method, rest: &[&str]) -> &'static str {
         (_, ["partners", _, "group"]) => "/api/admin/partners/{id}/group",
         (_, ["partners", _, "awards", _]) => "/api/admin/partners/{id}/awards/{award}",
         (_, ["partners", _, "org-certs", _]) => "/api/admin/partners/{id}/org-certs/{org}",
+        (_, ["certifications"]) => "/api/admin/certifications",
+        (_, ["certifications", _]) => "/api/admin/certifications/{id}",
+        (_, ["status"]) => "/api/admin/status",
         _ => "/api/admin/(unknown)",
     }
 }

@@ -8,6 +8,7 @@
 //! | [`routes`] | path → handler, report routes |
 //! | [`paged`] | row reports paged in DynamoDB by cursor |
 //! | [`admin`] | task status/run/reset, tokens, awards, group pins |
+//! | [`programs`] | certification definitions and manual statuses (admin) |
 //! | [`auth`] | bearer/`?token=` → [`Grant`] |
 //! | [`http`] | responses, headers, errors |
 //! | [`render`] | the dashboard HTML (minijinja, auto-escaped) |
@@ -43,6 +44,7 @@ pub mod http;
 pub mod local;
 pub mod offload;
 pub mod paged;
+pub mod programs;
 pub mod recompute;
 pub mod render;
 pub mod routes;

@@ -6,8 +6,8 @@
 
 use futures::{StreamExt, TryStreamExt};
 use portal_core::model::{Contact, LmsGroup, LmsUser, Membership, Partner, PartnerSummary};
-use portal_core::rules::rows::build_cert_rows;
-use portal_core::rules::summary::{build_partner_summary, PartnerData};
+use portal_core::rules::programs::summary_and_rows;
+use portal_core::rules::summary::PartnerData;
 use portal_core::store::keys;
 
 use crate::http::ApiError;
@@ -76,11 +76,13 @@ pub async fn recompute_partner(
     let Some(partner) = store.get_partner(partner_id).await? else {
         return Ok(None);
     };
-    let (people, courses, awards, dashboard) = futures::try_join!(
+    let (people, courses, awards, dashboard, programs) = futures::try_join!(
         load_people(state, &partner),
         async { Ok(store.all_courses().await?) },
         async { Ok(store.all_awards().await?) },
         async { Ok(store.partner_dashboard(partner_id).await?) },
+        // PROGRAMS HOOK (issue 16): definitions and manual statuses.
+        async { Ok(store.load_programs().await?) },
     )?;
     let PartnerPeople {
         group,
@@ -113,8 +115,8 @@ pub async fn recompute_partner(
         categories: &state.categories,
         default_validity_months: state.default_validity_months,
     };
-    let summary = build_partner_summary(&data, state.clock.now());
-    let rows = build_cert_rows(&data);
+    // PROGRAMS HOOK (issue 16): the plain rules when there are none.
+    let (summary, rows) = summary_and_rows(&data, &programs, state.clock.now());
     // Rows and summary together: one transaction when the change is small
     // (an award moves a few rows), else rows first and the summary last,
     // so a failure never leaves a new summary over old rows.

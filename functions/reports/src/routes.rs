@@ -147,6 +147,7 @@ pub(crate) const REPORTS: &[&str] = &[
     "inactive-users",
     "lms-users-not-in-crm",
     "group-audit",
+    "tracking",
 ];
 
 fn report_label(name: &str) -> &'static str {
@@ -167,6 +168,7 @@ fn report_label(name: &str) -> &'static str {
         "inactive-users" => "/api/reports/inactive-users",
         "lms-users-not-in-crm" => "/api/reports/lms-users-not-in-crm",
         "group-audit" => "/api/reports/group-audit",
+        "tracking" => "/api/reports/tracking",
         _ => "/api/reports/(unknown)",
     }
 }
@@ -298,7 +300,14 @@ pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiRe
         "expiring" => {
             let q = params::parse(
                 &pairs,
-                &spec::<rows::ExpiringRow>(&["days", "course", "category", "partner", "cursor"]),
+                &spec::<rows::ExpiringRow>(&[
+                    "days",
+                    "course",
+                    "certification",
+                    "category",
+                    "partner",
+                    "cursor",
+                ]),
             )?;
             if paged::cursor_mode(&q) {
                 return paged::expiring(state, &grant, name, &q).await;
@@ -340,7 +349,14 @@ pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiRe
         "user-certifications" => {
             let q = params::parse(
                 &pairs,
-                &spec::<rows::UserCertRow>(&["status", "course", "category", "partner", "cursor"]),
+                &spec::<rows::UserCertRow>(&[
+                    "status",
+                    "course",
+                    "certification",
+                    "category",
+                    "partner",
+                    "cursor",
+                ]),
             )?;
             if paged::cursor_mode(&q) {
                 return paged::user_certifications(state, &grant, name, &q).await;
@@ -367,6 +383,52 @@ pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiRe
             let mut out: Vec<rows::UserCertRow> = per_partner.into_iter().flatten().collect();
             rows::sort_user_certs(&mut out);
             respond(name, out, &q)
+        }
+        // Issue 16: people × certification with the ten statuses.
+        "tracking" => {
+            use portal_core::reports::tracking::{status_counts, tracking_rows, TrackingRow};
+            let q = params::parse(
+                &pairs,
+                &spec::<TrackingRow>(&["status", "certification", "partner"]),
+            )?;
+            let summaries = state.store.all_summaries().await?;
+            let scored = visible(state, &grant, &summaries, &q);
+            let filter = CertFilter {
+                status: None,
+                course: q.course.as_deref(),
+                category: None,
+            };
+            let ids: Vec<String> = scored
+                .iter()
+                .map(|s| s.summary.partner_id.clone())
+                .collect();
+            let certs = cert_rows_of(state, ids, summaries.len()).await?;
+            let mut all: Vec<TrackingRow> = scored
+                .iter()
+                .flat_map(|s| {
+                    let c = certs
+                        .get(&s.summary.partner_id)
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[]);
+                    tracking_rows(s.summary, c, &filter, now, state.warning_days)
+                })
+                .collect();
+            if let Some(needle) = &q.search {
+                all = portal_core::reports::table::search_rows(all, needle);
+            }
+            // The quick filter's counts are over every status (the other
+            // filters applied), so picking one status still shows the rest.
+            let counts = status_counts(&all);
+            all.retain(|r| q.status.is_none_or(|s| s == r.status));
+            if q.format != Format::Json {
+                return respond(name, all, &q);
+            }
+            sort_rows(&mut all, &q.sort);
+            let page = paginate(all, q.page, q.limit);
+            let mut v =
+                serde_json::to_value(&page).map_err(|e| ApiError::Internal(e.to_string()))?;
+            v["status_counts"] = serde_json::json!(counts);
+            Ok(http::json(StatusCode::OK, &v))
         }
         "tier-at-risk" => {
             let q = params::parse(&pairs, &spec::<TierAtRiskRow>(&["days"]))?;

@@ -8,8 +8,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use portal_core::model::Enrollment;
 use portal_core::model::PartnerSummary;
-use portal_core::rules::rows::build_cert_rows;
-use portal_core::rules::summary::{build_partner_summary, PartnerData};
+use portal_core::rules::programs::{summary_and_rows, Programs};
+use portal_core::rules::summary::PartnerData;
 use portal_core::store::batch::hashes_of;
 use portal_core::store::entities::{cert_row_item, summary_item};
 use portal_core::store::{keys, ItemKey, StoreError};
@@ -78,6 +78,8 @@ pub async fn recompute(
         snap.partners.iter().map(|p| (p.id.as_str(), p)).collect();
     // Users never fetched have no stored enrollments: no Query for them.
     let fetched = crate::markers::fetched_users(&deps.store).await?;
+    // PROGRAMS HOOK (issue 16): definitions and manual statuses, once.
+    let programs = deps.store.load_programs().await?;
     let mut last_done: Option<&str> = None;
     let mut consecutive_failures = 0u32;
     for id in ids.into_iter().filter(|id| after.is_none_or(|a| *id > a)) {
@@ -89,7 +91,7 @@ pub async fn recompute(
             }
         }
         if let Some(partner) = by_id.get(id) {
-            match recompute_one(deps, run, snap, cache, &fetched, partner, now).await {
+            match recompute_one(deps, run, snap, cache, &fetched, &programs, partner, now).await {
                 Ok(()) => consecutive_failures = 0,
                 // One partner's failure (an item over DynamoDB's limits, a
                 // row the store refuses) must not leave every later partner
@@ -157,6 +159,7 @@ async fn recompute_one(
     snap: &Snapshot,
     cache: &EnrollmentCache,
     fetched: &HashSet<String>,
+    programs: &Programs,
     partner: &portal_core::model::Partner,
     now: DateTime<Utc>,
 ) -> Result<(), SyncError> {
@@ -198,8 +201,9 @@ async fn recompute_one(
         categories: &deps.config.categories,
         default_validity_months: deps.config.default_validity_months,
     };
-    let mut summary = build_partner_summary(&data, now);
-    let rows = build_cert_rows(&data);
+    // PROGRAMS HOOK (issue 16): summary and rows with the definitions and
+    // manual statuses applied (the plain rules when there are none).
+    let (mut summary, rows) = summary_and_rows(&data, programs, now);
 
     // One Query reads the stored summary and the rows' hashes.
     let existing = store

@@ -23,6 +23,7 @@ pub mod params;
 pub mod rows;
 pub mod table;
 pub mod trends;
+pub mod tracking;
 
 pub use params::{Format, ParamError, ReportQuery, SortKey};
 pub use table::{Page, ReportRow};

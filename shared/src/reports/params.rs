@@ -141,7 +141,8 @@ pub fn parse(pairs: &[(String, String)], spec: &ReportSpec) -> Result<ReportQuer
                     ParamError::new(
                         "status",
                         format!(
-                            "unknown status '{v}' (expected one of enrolled, in_progress, active, expiring, expired)"
+                            "unknown status '{v}' (expected one of {})",
+                            CertStatus::ALL.map(CertStatus::as_str).join(", ")
                         ),
                     )
                 })?)
@@ -170,7 +171,19 @@ pub fn parse(pairs: &[(String, String)], spec: &ReportSpec) -> Result<ReportQuer
                 }
             }
             "days" => q.days = Some(parse_u32("days", v, 0, MAX_DAYS)?),
-            "course" => q.course = Some(v.to_string()),
+            // `certification` (issue 16) names a certification definition
+            // (its id or name) or a one-course certification: the rows of
+            // a definition carry its id as their course id, so it is the
+            // course filter under the program's word.
+            "course" | "certification" => {
+                if q.course.is_some() {
+                    return Err(ParamError::new(
+                        name,
+                        "give either 'course' or 'certification', not both",
+                    ));
+                }
+                q.course = Some(v.to_string())
+            }
             "category" => q.category = Some(v.to_string()),
             "partner" => q.partner = Some(v.to_string()),
             "q" => q.search = Some(v.to_string()),

@@ -17,6 +17,7 @@
 //! | [`summary`] | per-partner summary and its view at an instant |
 //! | [`rows`] | dashboard certification rows |
 //! | [`history`] | a day's numbers: snapshot of a view, or reconstructed from dates |
+//! | [`programs`] | multi-course certifications, manual statuses and their precedence |
 //! | [`forecast`] | NPCU on future dates, the drop below tier, the renewals that prevent it |
 
 pub mod category;
@@ -27,6 +28,7 @@ pub mod history;
 pub mod matching;
 pub mod members;
 pub mod npcu;
+pub mod programs;
 pub mod renewal;
 pub mod rows;
 pub mod status;

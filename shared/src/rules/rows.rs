@@ -38,6 +38,10 @@ pub fn cert_row(
         expires_at: record_expiry(record, Some(course), default_validity_months),
         permalink: course.permalink.clone(),
         source: record.source,
+        // Set by `rules::programs` when staff decided something.
+        status_override: None,
+        awaiting_approval: false,
+        status_note: None,
     })
 }
 

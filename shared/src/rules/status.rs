@@ -14,9 +14,14 @@ use chrono::{DateTime, Duration, Utc};
 use crate::model::{CertRow, CertStatus, ProgressStatus};
 
 impl CertRow {
-    /// [`record_status`] of the row at `now`.
+    /// The row's status at `now`: [`record_status`], unless staff set one
+    /// or it awaits approval ([`super::programs::effective_status`]).
     pub fn status(&self, now: DateTime<Utc>, warning_days: u32) -> CertStatus {
-        record_status(self.progress, self.expires_at, now, warning_days)
+        super::programs::effective_status(
+            record_status(self.progress, self.expires_at, now, warning_days),
+            self.status_override,
+            self.awaiting_approval,
+        )
     }
 }
 

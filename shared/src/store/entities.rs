@@ -115,7 +115,11 @@ pub fn cert_row_item(partner_id: &str, row: &CertRow) -> Result<StoreItem> {
         entity::CERT,
     )
     .typed(format!("{partner_id}#{}#{}", row.user_id, row.course_id));
-    if let (ProgressStatus::Completed, Some(exp)) = (row.progress, row.expires_at) {
+    // A row staff set a status on, or awaiting approval, does not count and
+    // is not due a reminder: it stays out of the expiry index (issue 16).
+    let held_back = row.status_override.is_some() || row.awaiting_approval;
+    if let (ProgressStatus::Completed, Some(exp), false) = (row.progress, row.expires_at, held_back)
+    {
         k = k.gsi2(
             keys::expiry_pk(exp),
             keys::expiry_sk(exp, &row.user_id, &row.course_id),

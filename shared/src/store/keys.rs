@@ -26,6 +26,9 @@
 //! | mail suppression (hard bounce, complaint) | `SUPPRESS#<lower-case e-mail>` | `SUPPRESS` | | | |
 //! | web session | `SESSION#<sha256 hex>` | `SESSION` | | | idle / absolute end |
 //! | sign-in link | `LOGIN#<sha256 hex>` | `LOGIN` | | | 15 minutes |
+//! | certification definition | `CERTDEF#<id>` | `PROFILE` | `CERTDEF` / id | | |
+//! | manual status | `MSTATUS#<user>` | `CERT#<certification>` | `MSTATUS` / `<user>#<certification>` | | |
+//! | recertification enrolment | `RECERT#<user>#<certification>` | `EXP#<expiry>` | `RECERT` / `<user>#<certification>#<expiry>` | | |
 //! | attempt counter | `RATE#<bucket>#<sha256 hex of subject>` | `COUNT` | | | when its window ends |
 //! | webhook event (dedupe) | `HOOK#<event id>` | `EVENT` | | | 3 days |
 //! | webhook counters | `HOOKS` | `COUNTERS` | | | |
@@ -64,6 +67,9 @@ pub mod entity {
     pub const RATE: &str = "RATE";
     pub const HOOK: &str = "HOOK";
     pub const HOOK_COUNTERS: &str = "HOOKS";
+    pub const CERTDEF: &str = "CERTDEF";
+    pub const MSTATUS: &str = "MSTATUS";
+    pub const RECERT: &str = "RECERT";
 }
 
 /// Timestamps inside keys: UTC, fixed width, millisecond precision, `Z`
@@ -167,6 +173,25 @@ pub fn hook_pk(event_id: &str) -> String {
 pub const HOOK_SK: &str = "EVENT";
 pub const HOOK_COUNTERS_PK: &str = "HOOKS";
 pub const HOOK_COUNTERS_SK: &str = "COUNTERS";
+/// A certification definition (`store::programs`).
+pub fn certdef_pk(id: &str) -> String {
+    format!("CERTDEF#{id}")
+}
+/// The manual statuses of one person, one item per certification.
+pub fn mstatus_pk(user_id: &str) -> String {
+    format!("MSTATUS#{user_id}")
+}
+pub fn mstatus_sk(certification: &str) -> String {
+    format!("CERT#{certification}")
+}
+/// The recertification enrolments of one person's certification, one item
+/// per expiry they were made for (so each expiry enrols once).
+pub fn recert_pk(user_id: &str, certification: &str) -> String {
+    format!("RECERT#{user_id}#{certification}")
+}
+pub fn recert_sk(expires_at: DateTime<Utc>) -> String {
+    format!("EXP#{}", ts(expires_at))
+}
 
 /// Expiry-index partition of an instant: one partition per calendar month
 /// keeps partitions small while a range of a few days/months is still only

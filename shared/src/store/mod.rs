@@ -32,6 +32,7 @@ pub mod history;
 pub mod hooks;
 pub mod keys;
 pub mod pages;
+pub mod programs;
 pub mod ratelimit;
 pub mod schema;
 pub mod sessions;

@@ -157,6 +157,13 @@ pub const REPORT_PAGES: &[ReportInfo] = &[
         &[],
         portal_core::reports::audit::GroupAuditRow::COLUMNS,
     ),
+    info(
+        "tracking",
+        "Certification tracking",
+        "People and their certifications, with the status staff set and its note.",
+        &["status", "certification"],
+        portal_core::reports::tracking::TrackingRow::COLUMNS,
+    ),
     ReportInfo {
         partner_filters: false,
         admin_only: true,
@@ -359,6 +366,13 @@ const STATUSES: &[&str] = &[
     "active",
     "expiring",
     "expired",
+    // Set by staff (issue 16).
+    "applied",
+    "declined",
+    "inactive",
+    "not_completed",
+    "admin_review",
+    "cancelled",
 ];
 
 const BY: &[&str] = &["month", "week"];
@@ -460,6 +474,7 @@ pub async fn page(
         let (l, options) = match *n {
             "status" => ("Status", STATUSES),
             "course" => ("Course (ID or name)", &[][..]),
+            "certification" => ("Certification (ID or name)", &[][..]),
             "category" => ("Category", &[][..]),
             "days" if matches!(name, "recent-certifications" | "inactive-users") => {
                 ("Days back", &[][..])
