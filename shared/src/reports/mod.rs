@@ -22,8 +22,8 @@ pub mod history;
 pub mod params;
 pub mod rows;
 pub mod table;
-pub mod trends;
 pub mod tracking;
+pub mod trends;
 
 pub use params::{Format, ParamError, ReportQuery, SortKey};
 pub use table::{Page, ReportRow};
