@@ -447,6 +447,7 @@ fn continuations_and_run_now_go_through_the_state_machine_only() {
             "AdminTokenSeedSecretArn",
             "UnsubscribeSigningKeySecretArn",
             "LinkKeySecretArn",
+            "HookSecretArn",
         ]
         .into_iter()
         .map(|p| {
@@ -454,6 +455,10 @@ fn continuations_and_run_now_go_through_the_state_machine_only() {
             (p.to_string(), arn)
         })
         .chain([
+            (
+                "WebhookQueue.Arn".to_string(),
+                format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-webhooks"),
+            ),
             ("SenderIdentity".to_string(), SENDER.to_string()),
             ("SesConfigurationSet".to_string(), String::new()),
             ("MailConfigurationSet".to_string(), format!("{STACK}-mail")),

@@ -91,7 +91,8 @@ async fn dashboard_numbers_reads_and_rendering() {
         );
     }
 
-    // The private page: one GetItem (the link) + one Query.
+    // The private page: one GetItem (the link), one Query of the partner's
+    // partition and one of its stored history (the chart's past).
     let r = w
         .send(
             reqwest::Method::POST,
@@ -115,7 +116,7 @@ async fn dashboard_numbers_reads_and_rendering() {
             st.requests("Query"),
             st.total_requests()
         ),
-        (1, 1, 2),
+        (1, 2, 3),
         "{st:?}"
     );
     assert!(html.contains(&format!(r#"<strong id="npcu">{}</strong>"#, v.npcu)));

@@ -34,6 +34,7 @@ use portal_core::store::Store;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod cert_rows;
 pub mod chart;
 pub mod dashboards;
 pub mod export;

@@ -22,10 +22,7 @@ use portal_core::store::access::OptOut;
 
 use crate::auth::{authenticate, require_admin, require_staff, TokenIn};
 use crate::http::{self, query_pairs, secure, ApiError, ApiResult};
-use crate::{admin, dashboards, export, paged, render, scope, AppState};
-
-/// Partitions read at once for the user certifications report.
-const PARTITION_CONCURRENCY: usize = 8;
+use crate::{admin, cert_rows, dashboards, export, paged, render, scope, AppState};
 
 /// Handles one request. Never fails: every error becomes its HTTP answer
 /// (the `Result` is what `lambda_http::service_fn` expects).
@@ -372,7 +369,7 @@ pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiRe
                 .iter()
                 .map(|s| s.summary.partner_id.clone())
                 .collect();
-            let certs = cert_rows_of(state, ids, summaries.len()).await?;
+            let certs = cert_rows::of_partners(state, ids, summaries.len()).await?;
             let per_partner = scored.iter().map(|s| {
                 let c = certs
                     .get(&s.summary.partner_id)
@@ -402,7 +399,7 @@ pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiRe
                 .iter()
                 .map(|s| s.summary.partner_id.clone())
                 .collect();
-            let certs = cert_rows_of(state, ids, summaries.len()).await?;
+            let certs = cert_rows::of_partners(state, ids, summaries.len()).await?;
             let mut all: Vec<TrackingRow> = scored
                 .iter()
                 .flat_map(|s| {
@@ -543,42 +540,6 @@ async fn insight_report(
     }
 }
 
-/// Certification rows of the partners `ids`, by partner. Few partners: one
-/// Query per partition, a few at a time (reads only their rows). Most of
-/// the `total` partners (an admin's or a big PAM's report): one paginated
-/// Query on the type index, ~1 MB a page, instead of hundreds of Queries —
-/// the same items billed, far fewer round trips; rows of partners not in
-/// `ids` are dropped here and never leave the function.
-pub(crate) async fn cert_rows_of(
-    state: &AppState,
-    ids: Vec<String>,
-    total: usize,
-) -> Result<HashMap<String, Vec<portal_core::model::CertRow>>, ApiError> {
-    if ids.len() > PARTITION_CONCURRENCY && ids.len() * 2 > total {
-        let wanted: BTreeSet<String> = ids.into_iter().collect();
-        let mut by_partner: HashMap<String, Vec<portal_core::model::CertRow>> = HashMap::new();
-        for r in state.store.all_cert_rows().await? {
-            if wanted.contains(&r.partner_id) {
-                by_partner.entry(r.partner_id).or_default().push(r.row);
-            }
-        }
-        return Ok(by_partner);
-    }
-    // Owned ids and a cloned store handle keep the futures free of
-    // borrowed closure arguments (which would make them non-`Send`).
-    futures::stream::iter(ids)
-        .map(|id| {
-            let store = state.store.clone();
-            async move {
-                let d = store.partner_dashboard(&id).await?;
-                Ok::<_, ApiError>((id, d.certs))
-            }
-        })
-        .buffer_unordered(PARTITION_CONCURRENCY)
-        .try_collect()
-        .await
-}
-
 /// Orphans need the membership picture, which summaries do not hold:
 /// users, partners, contacts and memberships, each a paginated Query on the
 /// type index (a few dozen requests at ref). Admin-only and rare; it still
@@ -607,7 +568,7 @@ async fn orphan_rows(state: &AppState) -> Result<Vec<rows::OrphanRow>, ApiError>
                 let store = store.clone();
                 async move { store.group_members(&g).await }
             })
-            .buffer_unordered(PARTITION_CONCURRENCY)
+            .buffer_unordered(cert_rows::PARTITION_CONCURRENCY)
             .try_collect()
             .await?;
         all = lists.into_iter().flatten().collect();

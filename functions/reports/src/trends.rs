@@ -4,7 +4,7 @@
 //! `portal_core::reports::trends`'s; this module only reads the store.
 //!
 //! Reads, beyond the summaries the caller read: the certification rows of
-//! the partners shown (`routes::cert_rows_of`: one Query per partner
+//! the partners shown (`cert_rows::of_partners`: one Query per partner
 //! partition for a few partners, else one paginated type-index Query over
 //! the CERT rows). Completion dates are in no index (the expiry index
 //! orders expiries only), so new certifications of a period cannot be
@@ -33,7 +33,7 @@ async fn rows_of(
         .iter()
         .map(|s| s.summary.partner_id.clone())
         .collect();
-    let certs = crate::routes::cert_rows_of(state, ids, total).await?;
+    let certs = crate::cert_rows::of_partners(state, ids, total).await?;
     let summaries = scored.iter().map(|s| s.summary.clone()).collect();
     Ok((certs, summaries))
 }

@@ -37,6 +37,7 @@ use chrono::{DateTime, Utc};
 
 use super::expiry::add_months;
 use super::rows::build_cert_rows;
+pub use super::status::effective_status;
 use super::summary::{build_partner_summary, PartnerData};
 use crate::model::{
     CertDefinition, CertRow, CertStatus, Course, Enrollment, ManualStatus, PartnerSummary,
@@ -320,19 +321,6 @@ pub fn mark(
             .filter(|m| m.status.is_some())
             .and_then(|m| m.note.clone()),
         status_override,
-    }
-}
-
-/// The status shown (see the module docs for the precedence).
-pub fn effective_status(
-    computed: CertStatus,
-    status_override: Option<CertStatus>,
-    awaiting_approval: bool,
-) -> CertStatus {
-    match status_override {
-        Some(s) => s,
-        None if awaiting_approval && computed.counts() => CertStatus::AdminReview,
-        None => computed,
     }
 }
 

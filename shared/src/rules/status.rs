@@ -15,13 +15,28 @@ use crate::model::{CertRow, CertStatus, ProgressStatus};
 
 impl CertRow {
     /// The row's status at `now`: [`record_status`], unless staff set one
-    /// or it awaits approval ([`super::programs::effective_status`]).
+    /// or it awaits approval ([`effective_status`]).
     pub fn status(&self, now: DateTime<Utc>, warning_days: u32) -> CertStatus {
-        super::programs::effective_status(
+        effective_status(
             record_status(self.progress, self.expires_at, now, warning_days),
             self.status_override,
             self.awaiting_approval,
         )
+    }
+}
+
+/// The status shown: a status staff set wins; else a complete certification
+/// that needs approval is in admin review while it would count; else the
+/// computed one (the precedence of `super::programs`).
+pub fn effective_status(
+    computed: CertStatus,
+    status_override: Option<CertStatus>,
+    awaiting_approval: bool,
+) -> CertStatus {
+    match status_override {
+        Some(s) => s,
+        None if awaiting_approval && computed.counts() => CertStatus::AdminReview,
+        None => computed,
     }
 }
 
