@@ -4,7 +4,7 @@
 //! checkpoint/continuation across invocations.
 //!
 //! Usage, one invocation:
-//! ```ignore
+//! ```text
 //! let run = match TaskRun::begin(&store, "lms-users", Mode::Full, clock.now()).await? {
 //!     Begin::Started(run) => run,
 //!     Begin::AlreadyRunning(summary) => return Ok(summary),
