@@ -12,7 +12,6 @@
 use std::collections::BTreeSet;
 
 use chrono::Utc;
-use futures::{StreamExt, TryStreamExt};
 use lambda_http::http::StatusCode;
 use lambda_http::Request;
 use portal_core::access::generate_token;
@@ -259,26 +258,7 @@ async fn partners_of(state: &AppState, user: &LmsUser) -> Result<Vec<String>, Ap
         .filter(|(_, k)| found.contains_key(k))
         .map(|(p, _)| p.to_string())
         .collect();
-    let contacts: Vec<Contact> = futures::stream::iter(
-        links
-            .into_iter()
-            .filter_map(|l| l.contact_id)
-            .collect::<Vec<_>>(),
-    )
-    .map(|id| {
-        let store = store.clone();
-        async move {
-            store
-                .get_as::<Contact>(&keys::contact_pk(&id), keys::PROFILE)
-                .await
-        }
-    })
-    .buffer_unordered(8)
-    .try_collect::<Vec<_>>()
-    .await?
-    .into_iter()
-    .flatten()
-    .collect();
+    let contacts: Vec<Contact> = store.contacts_of(&links).await?;
     let tracked: BTreeSet<&str> = partners
         .iter()
         .filter(|p| p.tracked)

@@ -401,6 +401,24 @@ impl Store {
         Ok(serde_dynamo::from_items(items)?)
     }
 
+    /// The CRM contacts `links` name (from [`Store::lookup_email`]): one
+    /// BatchGetItem of their profiles, in id order; deleted ones are left
+    /// out.
+    pub async fn contacts_of(&self, links: &[EmailLink]) -> Result<Vec<Contact>> {
+        let keys: Vec<ItemKey> = links
+            .iter()
+            .filter_map(|l| l.contact_id.as_deref())
+            .map(|id| ItemKey::new(keys::contact_pk(id), keys::PROFILE))
+            .collect();
+        let mut contacts: Vec<Contact> = self
+            .get_items_as::<Contact>(&keys)
+            .await?
+            .into_values()
+            .collect();
+        contacts.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(contacts)
+    }
+
     /// Certification rows whose expiry lies in `[from, to)`, across all
     /// partners, ordered by expiry — reads only those rows.
     pub async fn expiring_certs(

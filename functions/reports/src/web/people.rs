@@ -283,26 +283,7 @@ pub async fn person(state: &AppState, s: &Session, chrome: &Chrome, user_id: &st
         .collect();
 
     // Contacts with the same e-mail (the CRM side of the person).
-    let contacts: Vec<Contact> = futures::stream::iter(
-        links
-            .iter()
-            .filter_map(|l| l.contact_id.clone())
-            .collect::<Vec<_>>(),
-    )
-    .map(|id| {
-        let store = store.clone();
-        async move {
-            store
-                .get_as::<Contact>(&keys::contact_pk(&id), keys::PROFILE)
-                .await
-        }
-    })
-    .buffer_unordered(CONCURRENCY)
-    .try_collect::<Vec<_>>()
-    .await?
-    .into_iter()
-    .flatten()
-    .collect();
+    let contacts: Vec<Contact> = store.contacts_of(&links).await?;
     let via_contact: BTreeSet<&str> = contacts
         .iter()
         .filter(|c| c.active)
