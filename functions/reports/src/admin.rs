@@ -4,6 +4,7 @@
 //! Every route is admin-only; anyone else gets the same 404 as an unknown
 //! path.
 
+use crate::boxed::boxed;
 use chrono::{DateTime, Datelike, Duration, Utc};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
@@ -36,7 +37,7 @@ pub async fn dispatch(
     let pairs = query_pairs(req);
     // Admin routes take the token from the header (or a web session), never
     // from the URL.
-    let grant = match authenticate(state, req, &pairs, TokenIn::Header).await {
+    let grant = match boxed(|| authenticate(state, req, &pairs, TokenIn::Header)).await {
         Ok(g) => g,
         Err(e) => return (label, Err(e)),
     };
@@ -45,28 +46,30 @@ pub async fn dispatch(
     }
     let m = method.clone();
     let result = match (m, rest) {
-        (Method::GET, ["tasks"]) => tasks(state).await,
-        (Method::GET, ["tasks", task, "runs"]) => runs(state, task, &pairs).await,
-        (Method::POST, ["tasks", task, "run"]) => run_now(state, task, &pairs).await,
-        (Method::POST, ["tasks", task, "reset"]) => reset(state, task, &pairs).await,
-        (Method::GET, ["tokens"]) => list_tokens(state).await,
-        (Method::POST, ["tokens"]) => create_token(state, req).await,
-        (Method::DELETE, ["tokens", id]) => revoke_token(state, req, id).await,
-        (Method::POST, ["awards"]) => award(state, req).await,
-        (Method::PUT, ["partners", id, "group"]) => pin_group(state, req, id).await,
-        (Method::DELETE, ["partners", id, "group"]) => unpin_group(state, id).await,
-        (Method::DELETE, ["partners", id, "awards", award]) => remove_award(state, id, award).await,
+        (Method::GET, ["tasks"]) => boxed(|| tasks(state)).await,
+        (Method::GET, ["tasks", task, "runs"]) => boxed(|| runs(state, task, &pairs)).await,
+        (Method::POST, ["tasks", task, "run"]) => boxed(|| run_now(state, task, &pairs)).await,
+        (Method::POST, ["tasks", task, "reset"]) => boxed(|| reset(state, task, &pairs)).await,
+        (Method::GET, ["tokens"]) => boxed(|| list_tokens(state)).await,
+        (Method::POST, ["tokens"]) => boxed(|| create_token(state, req)).await,
+        (Method::DELETE, ["tokens", id]) => boxed(|| revoke_token(state, req, id)).await,
+        (Method::POST, ["awards"]) => boxed(|| award(state, req)).await,
+        (Method::PUT, ["partners", id, "group"]) => boxed(|| pin_group(state, req, id)).await,
+        (Method::DELETE, ["partners", id, "group"]) => boxed(|| unpin_group(state, id)).await,
+        (Method::DELETE, ["partners", id, "awards", award]) => {
+            boxed(|| remove_award(state, id, award)).await
+        }
         (Method::DELETE, ["partners", id, "org-certs", org]) => {
-            remove_org_cert(state, id, org).await
+            boxed(|| remove_org_cert(state, id, org)).await
         }
         // Certification programs (issue 16): `crate::programs`.
-        (Method::GET, ["certifications"]) => programs::list(state).await,
-        (Method::POST, ["certifications"]) => programs::create(state, req).await,
-        (Method::GET, ["certifications", id]) => programs::get(state, id).await,
-        (Method::PUT, ["certifications", id]) => programs::replace(state, req, id).await,
-        (Method::DELETE, ["certifications", id]) => programs::remove(state, id).await,
-        (Method::PUT, ["status"]) => programs::set_status(state, req).await,
-        (Method::GET, ["status"]) => programs::get_status(state, &pairs).await,
+        (Method::GET, ["certifications"]) => boxed(|| programs::list(state)).await,
+        (Method::POST, ["certifications"]) => boxed(|| programs::create(state, req)).await,
+        (Method::GET, ["certifications", id]) => boxed(|| programs::get(state, id)).await,
+        (Method::PUT, ["certifications", id]) => boxed(|| programs::replace(state, req, id)).await,
+        (Method::DELETE, ["certifications", id]) => boxed(|| programs::remove(state, id)).await,
+        (Method::PUT, ["status"]) => boxed(|| programs::set_status(state, req)).await,
+        (Method::GET, ["status"]) => boxed(|| programs::get_status(state, &pairs)).await,
         _ => Err(ApiError::NotFound),
     };
     (label, result)

@@ -11,6 +11,7 @@
 //! | [`programs`] | certification definitions and manual statuses (admin) |
 //! | [`auth`] | bearer/`?token=` → [`Grant`] |
 //! | [`http`] | responses, headers, errors |
+//! | [`boxed`] | handler futures boxed off the routers' stack frames |
 //! | [`render`] | the dashboard HTML (minijinja, auto-escaped) |
 //! | [`chart`] | the dashboard's NPCU chart (server-side SVG) |
 //! | [`export`] | CSV / XLSX encoding of report rows |
@@ -34,6 +35,7 @@ use portal_core::store::Store;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod boxed;
 pub mod cert_rows;
 pub mod chart;
 pub mod dashboards;

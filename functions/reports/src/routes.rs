@@ -4,6 +4,7 @@
 //! page and encode. The row reports page in DynamoDB by cursor unless
 //! offset paging (`page`) or a `sort` is asked for (see [`crate::paged`]).
 
+use crate::boxed::boxed;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
@@ -63,9 +64,7 @@ async fn dispatch(
     if let Err(e) = http::reject_duplicates(&query_pairs(req)) {
         return ("(parameters)", Err(e));
     }
-    // Boxed: the page futures are large, and inlining them into every
-    // API request's future overflows a worker's stack in debug builds.
-    if let Some(page) = Box::pin(crate::web::dispatch(state, req, method, &segs)).await {
+    if let Some(page) = boxed(|| crate::web::dispatch(state, req, method, &segs)).await {
         return page;
     }
     match segs.as_slice() {
@@ -76,49 +75,52 @@ async fn dispatch(
                 &serde_json::json!({"status": "ok"}),
             )),
         ),
-        ["p", link] if get => ("/p/{link}", partner_page(state, req, link).await),
+        ["p", link] if get => ("/p/{link}", boxed(|| partner_page(state, req, link)).await),
         ["p", link, file] if get => (
             "/p/{link}/{file}",
-            partner_certifications_file(state, link, file).await,
+            boxed(|| partner_certifications_file(state, link, file)).await,
         ),
         ["unsubscribe", token] if get => (
             "/unsubscribe/{token}",
-            unsubscribe_confirm(state, token).await,
+            boxed(|| unsubscribe_confirm(state, token)).await,
         ),
-        ["unsubscribe", token] if method == Method::POST => {
-            ("/unsubscribe/{token}", unsubscribe(state, token).await)
-        }
+        ["unsubscribe", token] if method == Method::POST => (
+            "/unsubscribe/{token}",
+            boxed(|| unsubscribe(state, token)).await,
+        ),
         ["unsubscribe", token, "resubscribe"] if method == Method::POST => (
             "/unsubscribe/{token}/resubscribe",
-            resubscribe(state, token).await,
+            boxed(|| resubscribe(state, token)).await,
         ),
         ["unsubscribe", ..] => ("(method)", Err(ApiError::MethodNotAllowed)),
         ["api", "reports", name] if get => {
             let label = report_label(name);
-            let answer = match (report(state, req, name).await, &state.offload) {
-                (Ok(resp), Some(offload)) => offload.deliver(resp).await,
+            let answer = match (boxed(|| report(state, req, name)).await, &state.offload) {
+                (Ok(resp), Some(offload)) => boxed(|| offload.deliver(resp)).await,
                 (other, _) => other,
             };
             (label, answer)
         }
-        ["api", "partners", id] if get => {
-            ("/api/partners/{id}", partner_json(state, req, id).await)
-        }
+        ["api", "partners", id] if get => (
+            "/api/partners/{id}",
+            boxed(|| partner_json(state, req, id)).await,
+        ),
         ["api", "partners", id, "forecast"] if get => (
             "/api/partners/{id}/forecast",
-            crate::forecast::partner_forecast(state, req, id).await,
+            boxed(|| crate::forecast::partner_forecast(state, req, id)).await,
         ),
         ["api", "partners", id, "history"] if get => (
             "/api/partners/{id}/history",
-            crate::history::partner_history_json(state, req, id).await,
+            boxed(|| crate::history::partner_history_json(state, req, id)).await,
         ),
-        ["api", "admin", "hooks"] if get => {
-            ("/api/admin/hooks", crate::hooks::status(state, req).await)
-        }
-        ["api", "admin", ..] => admin::dispatch(state, req, method, &segs[2..]).await,
+        ["api", "admin", "hooks"] if get => (
+            "/api/admin/hooks",
+            boxed(|| crate::hooks::status(state, req)).await,
+        ),
+        ["api", "admin", ..] => boxed(|| admin::dispatch(state, req, method, &segs[2..])).await,
         ["hooks", "northpass", secret] if method == Method::POST => (
             "/hooks/northpass/{secret}",
-            crate::hooks::receive(state, req, secret).await,
+            boxed(|| crate::hooks::receive(state, req, secret)).await,
         ),
         ["p", _] | ["api", "reports", _] | ["api", "partners", _] => {
             ("(method)", Err(ApiError::MethodNotAllowed))

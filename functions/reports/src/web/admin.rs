@@ -5,6 +5,7 @@
 //! (`crate::admin::dispatch`) as the session's grant, so a PAM gets the
 //! API's 404 and input is validated once.
 
+use crate::boxed::boxed;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
 use minijinja::context;
@@ -36,7 +37,7 @@ pub(super) async fn admin_api(
     )?;
     let path = inner.uri().path().to_string();
     let segs: Vec<&str> = path.trim_matches('/').split('/').skip(2).collect();
-    Box::pin(crate::admin::dispatch(state, &inner, &method, &segs))
+    boxed(|| crate::admin::dispatch(state, &inner, &method, &segs))
         .await
         .1
 }

@@ -25,6 +25,7 @@ pub mod people;
 pub mod reports;
 pub mod session;
 
+use crate::boxed::boxed;
 use lambda_http::http::{header, Method, Request as HttpRequest};
 use lambda_http::{Body, Request};
 use portal_core::access::{constant_time_eq, Grant};
@@ -130,37 +131,55 @@ pub async fn dispatch(
     let (label, result) = match segs {
         ["static", "portal.css"] if get => ("/static/portal.css", Ok(layout::stylesheet())),
         ["static", "portal.js"] if get => ("/static/portal.js", Ok(layout::script())),
-        ["login"] if post => ("/login", session::login_token(state, req).await),
-        ["login", "email"] if post => ("/login/email", session::login_email(state, req).await),
+        ["login"] if post => ("/login", boxed(|| session::login_token(state, req)).await),
+        ["login", "email"] if post => (
+            "/login/email",
+            boxed(|| session::login_email(state, req)).await,
+        ),
         ["login", "link", secret] if get => (
             "/login/link/{secret}",
-            session::login_link_page(state, req, secret).await,
+            boxed(|| session::login_link_page(state, req, secret)).await,
         ),
         ["login", "link", secret] if post => (
             "/login/link/{secret}",
-            session::login_link(state, req, secret).await,
+            boxed(|| session::login_link(state, req, secret)).await,
         ),
-        ["logout"] if post => ("/logout", session::logout(state, req).await),
-        [] if get => ("/", signed_in(state, req, Page::Home).await),
-        ["reports"] if get => ("/reports", signed_in(state, req, Page::Reports).await),
+        ["logout"] if post => ("/logout", boxed(|| session::logout(state, req)).await),
+        [] if get => ("/", boxed(|| signed_in(state, req, Page::Home)).await),
+        ["reports"] if get => (
+            "/reports",
+            boxed(|| signed_in(state, req, Page::Reports)).await,
+        ),
         ["reports", name] if get => (
             "/reports/{name}",
-            signed_in(state, req, Page::Report(name)).await,
+            boxed(|| signed_in(state, req, Page::Report(name))).await,
         ),
         ["partners", id] if get => (
             "/partners/{id}",
-            signed_in(state, req, Page::Partner(id)).await,
+            boxed(|| signed_in(state, req, Page::Partner(id))).await,
         ),
-        ["people"] if get => ("/people", signed_in(state, req, Page::People).await),
+        ["people"] if get => (
+            "/people",
+            boxed(|| signed_in(state, req, Page::People)).await,
+        ),
         ["people", id] if get => (
             "/people/{user_id}",
-            signed_in(state, req, Page::Person(id)).await,
+            boxed(|| signed_in(state, req, Page::Person(id))).await,
         ),
-        ["admin", "sync"] if get => ("/admin/sync", signed_in(state, req, Page::Sync).await),
-        ["admin", "tokens"] if get => ("/admin/tokens", signed_in(state, req, Page::Tokens).await),
-        ["admin", "mail"] if get => ("/admin/mail", signed_in(state, req, Page::Mail).await),
+        ["admin", "sync"] if get => (
+            "/admin/sync",
+            boxed(|| signed_in(state, req, Page::Sync)).await,
+        ),
+        ["admin", "tokens"] if get => (
+            "/admin/tokens",
+            boxed(|| signed_in(state, req, Page::Tokens)).await,
+        ),
+        ["admin", "mail"] if get => (
+            "/admin/mail",
+            boxed(|| signed_in(state, req, Page::Mail)).await,
+        ),
         ["admin", ..] | ["partners", _, ..] if post => {
-            ("(portal form)", form_post(state, req, segs).await)
+            ("(portal form)", boxed(|| form_post(state, req, segs)).await)
         }
         ["login"]
         | ["login", "email"]
@@ -188,49 +207,49 @@ enum Page<'a> {
 }
 
 async fn signed_in(state: &AppState, req: &Request, page: Page<'_>) -> ApiResult {
-    let s = match session::gate(state, req).await? {
+    let s = match boxed(|| session::gate(state, req)).await? {
         Gate::In(s) => s,
         Gate::Answer(r) => return Ok(r),
     };
-    let ctx = layout::Chrome::load(state, &s).await?;
+    let ctx = boxed(|| layout::Chrome::load(state, &s)).await?;
     match page {
-        Page::Home => Box::pin(home::page(state, req, &s, &ctx)).await,
+        Page::Home => boxed(|| home::page(state, req, &s, &ctx)).await,
         Page::Reports => reports::index(&s, &ctx),
-        Page::Report(name) => Box::pin(reports::page(state, req, &s, &ctx, name)).await,
-        Page::Partner(id) => Box::pin(partner::page(state, req, &s, &ctx, id)).await,
-        Page::People => Box::pin(people::search(state, req, &s, &ctx)).await,
-        Page::Person(id) => Box::pin(people::person(state, &s, &ctx, id)).await,
-        Page::Sync => Box::pin(admin::sync_page(state, req, &s, &ctx)).await,
-        Page::Tokens => Box::pin(admin::tokens_page(state, req, &s, &ctx, None)).await,
-        Page::Mail => Box::pin(admin::mail_page(state, &s, &ctx)).await,
+        Page::Report(name) => boxed(|| reports::page(state, req, &s, &ctx, name)).await,
+        Page::Partner(id) => boxed(|| partner::page(state, req, &s, &ctx, id)).await,
+        Page::People => boxed(|| people::search(state, req, &s, &ctx)).await,
+        Page::Person(id) => boxed(|| people::person(state, &s, &ctx, id)).await,
+        Page::Sync => boxed(|| admin::sync_page(state, req, &s, &ctx)).await,
+        Page::Tokens => boxed(|| admin::tokens_page(state, req, &s, &ctx, None)).await,
+        Page::Mail => boxed(|| admin::mail_page(state, &s, &ctx)).await,
     }
 }
 
 async fn form_post(state: &AppState, req: &Request, segs: &[&str]) -> ApiResult {
-    let (s, form) = match session::gate_post(state, req).await? {
+    let (s, form) = match boxed(|| session::gate_post(state, req)).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
     match segs {
         ["admin", "sync", task, action] => {
-            Box::pin(admin::sync_action(state, req, &s, task, action, &form)).await
+            boxed(|| admin::sync_action(state, req, &s, task, action, &form)).await
         }
-        ["admin", "tokens"] => Box::pin(admin::create_token(state, req, &s, &form)).await,
+        ["admin", "tokens"] => boxed(|| admin::create_token(state, req, &s, &form)).await,
         ["admin", "tokens", id, "revoke"] => {
-            Box::pin(admin::revoke_token(state, req, &s, id)).await
+            boxed(|| admin::revoke_token(state, req, &s, id)).await
         }
-        ["partners", id, "awards"] => Box::pin(partner::add_award(state, req, &s, id, &form)).await,
+        ["partners", id, "awards"] => boxed(|| partner::add_award(state, req, &s, id, &form)).await,
         ["partners", id, what @ ("awards" | "org-certs"), item, "remove"] => {
-            Box::pin(partner::remove(state, req, &s, id, what, item)).await
+            boxed(|| partner::remove(state, req, &s, id, what, item)).await
         }
         ["partners", id, "group"] => {
-            Box::pin(partner::group(state, req, &s, id, false, &form)).await
+            boxed(|| partner::group(state, req, &s, id, false, &form)).await
         }
         ["partners", id, "group", "clear"] => {
-            Box::pin(partner::group(state, req, &s, id, true, &form)).await
+            boxed(|| partner::group(state, req, &s, id, true, &form)).await
         }
         ["partners", id, "link", "revoke"] => {
-            Box::pin(partner::revoke_link(state, req, &s, id, &form)).await
+            boxed(|| partner::revoke_link(state, req, &s, id, &form)).await
         }
         _ => Err(ApiError::NotFound),
     }
