@@ -1,11 +1,12 @@
-//! Admin pages in headless Chromium: "Run now" on the sync dashboard
-//! produces a run, a PAM token is created (shown once), works, and is
-//! revoked, and a manual award added on the partner page raises the
-//! partner's NPCU. A PAM does not get the admin pages.
+//! Admin pages in headless Chromium: the sync dashboard shows the webhook
+//! counters and "Run now" produces a run, a PAM token is created (shown
+//! once), works, and is revoked, and a manual award added on the partner
+//! page raises the partner's NPCU. A PAM does not get the admin pages.
 
 mod web_support;
 
 use chrono::Duration;
+use portal_core::store::hooks::HookCounter;
 use portal_reports::RunMode;
 use reqwest::Method;
 use web_support::{world, Browser, ADMIN};
@@ -17,9 +18,20 @@ async fn sync_dashboard_tokens_and_manual_award() {
     let b = Browser::start(&w.server.url()).await;
     b.sign_in_with_token(ADMIN).await;
 
-    // Sync dashboard: every task, with its last run.
+    // Sync dashboard: every task, with its last run, and the webhook
+    // counters as the store holds them (this world has no webhook queue).
+    store.count_hook(HookCounter::Received, 3).await.unwrap();
+    store.count_hook(HookCounter::Processed, 2).await.unwrap();
     b.goto("/admin/sync").await;
     assert_eq!(b.count("section.task").await, 7);
+    assert_eq!(b.text("#webhooks td.received").await, "3");
+    assert_eq!(b.text("#webhooks td.processed").await, "2");
+    assert_eq!(b.text("#webhooks td.failed").await, "0");
+    assert!(
+        b.text("#webhooks p.state").await.starts_with("off"),
+        "{}",
+        b.text("#webhooks").await
+    );
     let text = b.text("#task-lms-courses").await;
     assert!(
         text.contains("Last run:") && !text.contains("Never run"),

@@ -243,6 +243,13 @@ pub async fn receive(state: &AppState, req: &Request, presented: &str) -> ApiRes
 pub async fn status(state: &AppState, req: &Request) -> ApiResult {
     let grant = authenticate(state, req, &query_pairs(req), TokenIn::Header).await?;
     require_admin(&grant)?;
+    Ok(http::json(StatusCode::OK, &overview(state).await?))
+}
+
+/// Whether webhooks are on, their counters and the queue's depth: the body
+/// of `GET /api/admin/hooks` and the webhook card of the sync dashboard
+/// (`web/admin.rs`). The caller checks the admin grant.
+pub async fn overview(state: &AppState) -> Result<serde_json::Value, ApiError> {
     let counters = state.store.hook_counters().await?;
     let depth = match state.hooks.as_deref() {
         Some(h) => match h.queue.depth().await {
@@ -254,12 +261,9 @@ pub async fn status(state: &AppState, req: &Request) -> ApiResult {
         },
         None => serde_json::Value::Null,
     };
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({
-            "enabled": state.hooks.is_some(),
-            "counters": counters,
-            "queue": depth,
-        }),
-    ))
+    Ok(json!({
+        "enabled": state.hooks.is_some(),
+        "counters": counters,
+        "queue": depth,
+    }))
 }

@@ -85,10 +85,11 @@ pub async fn sync_page(state: &AppState, req: &Request, s: &Session, chrome: &Ch
     let running = lines
         .iter()
         .any(|l| l["task"]["running"].as_bool().unwrap_or(false));
+    let hooks = boxed(|| crate::hooks::overview(state)).await?;
     let html = layout::render(
         "sync.html",
         Some(chrome),
-        context! { tasks => lines, running => running, notice => notice(req), error => Option::<String>::None },
+        context! { tasks => lines, running => running, hooks => hooks, notice => notice(req), error => Option::<String>::None },
     )?;
     layout::ok(html)
 }
