@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{authenticate, require_admin, TokenIn};
 use crate::http::{self, json_body, query_pairs, ApiError, ApiResult};
 use crate::programs;
-use crate::recompute::recompute_partner;
+use crate::refresh::recompute_partner;
 use crate::runner::{RunMode, RunnerError, TASKS};
 use crate::AppState;
 

@@ -18,7 +18,7 @@
 //! | [`forecast`] | the tier-at-risk report's reads, a partner's forecast |
 //! | [`history`] | a partner's daily history |
 //! | [`hooks`] | the Northpass webhook endpoint (dedupe, enqueue) |
-//! | [`recompute`] | one partner's summary after an admin change |
+//! | [`refresh`] | one partner's summary after an admin change (the shared recompute) |
 //! | [`runner`] | "run now": async Lambda invoke or in-process |
 //! | [`local`] | hyper/axum adapter for the dev runner and tests |
 //! | [`web`] | the portal's pages for PAMs and admins (sign-in, reports, admin) |
@@ -48,7 +48,7 @@ pub mod local;
 pub mod offload;
 pub mod paged;
 pub mod programs;
-pub mod recompute;
+pub mod refresh;
 pub mod render;
 pub mod routes;
 pub mod runner;

@@ -25,7 +25,7 @@ use portal_core::store::{keys, ItemKey};
 use serde::Deserialize;
 
 use crate::http::{self, json_body, ApiError, ApiResult};
-use crate::recompute::recompute_partner;
+use crate::refresh::recompute_partner;
 use crate::AppState;
 
 /// Longest note or name.

@@ -33,3 +33,11 @@ pub enum SyncError {
         detail: String,
     },
 }
+
+impl From<portal_core::recompute::RecomputeError> for SyncError {
+    fn from(e: portal_core::recompute::RecomputeError) -> Self {
+        match e {
+            portal_core::recompute::RecomputeError::Store(s) => SyncError::Store(s),
+        }
+    }
+}

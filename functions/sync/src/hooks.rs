@@ -10,7 +10,7 @@
 //!   fetched again (one request through the client's shared rate limiter),
 //!   written like `lms-enrollments` writes it (same writer, same fetch
 //!   marker), and exactly the partners that learner belongs to are
-//!   recomputed ([`recompute_partners_of`]). A learner of no partner costs
+//!   recomputed ([`recompute_partners`]). A learner of no partner costs
 //!   nothing: their transcript is not the portal's business.
 //!
 //! Events are applied by re-reading, so a duplicate or an out-of-order
@@ -27,17 +27,15 @@ use futures::StreamExt;
 use portal_core::sources::northpass::hooks::{HookEvent, HookKind};
 use portal_core::store::entities::user_items;
 use portal_core::store::hooks::HookCounter;
-use portal_core::store::{keys, StoreError};
+use portal_core::store::StoreError;
 use portal_core::tasks::{Begin, Budget, Mode, Step, TaskRun};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::deps::Deps;
 use crate::error::SyncError;
-use crate::markers::{FetchMarker, MARKER_SK};
-use crate::recompute::{failed_partners, recompute, Inputs, Touched};
-use crate::snapshot::{EnrollmentCache, Snapshot};
-use crate::tasks::enrollments::ChunkWriter;
+use crate::refresh::{failed_partners, recompute, Touched};
+use crate::tasks::enrollments::{people_of, ChunkWriter};
 
 /// The task name of the consumer's runs (lease, run records).
 pub const HOOKS_TASK: &str = "lms-hooks";
@@ -218,11 +216,12 @@ async fn apply_in_run(
         return Ok(failed);
     }
     let np = deps.northpass()?;
-    let snap = Snapshot::load(store).await?;
-    let partner_users = snap.partner_users();
+    let learners: BTreeSet<String> = by_user.keys().cloned().collect();
+    // Keyed reads of these learners only: profiles, markers, partners.
+    let looked = people_of(store, &learners).await?;
     let ids: Vec<String> = by_user
         .keys()
-        .filter(|u| partner_users.contains_key(*u))
+        .filter(|u| looked.partner_users.contains_key(*u))
         .cloned()
         .collect();
     tracing::info!(
@@ -230,15 +229,6 @@ async fn apply_in_run(
         partner_learners = ids.len(),
         "webhook transcripts to fetch"
     );
-    let mut markers: HashMap<String, FetchMarker> = HashMap::new();
-    for uid in &ids {
-        if let Some(m) = store
-            .get_as::<FetchMarker>(&keys::user_pk(uid), MARKER_SK)
-            .await?
-        {
-            markers.insert(uid.clone(), m);
-        }
-    }
     let mut got = Vec::new();
     let mut fetch = Box::pin(np.fetch_all_transcripts(ids.clone(), deps.options.concurrency));
     while let Some((uid, r)) = fetch.next().await {
@@ -253,24 +243,29 @@ async fn apply_in_run(
     }
     drop(fetch);
     let fetched: BTreeSet<String> = got.iter().map(|(u, _)| u.clone()).collect();
-    let mut cache = EnrollmentCache::new();
     let mut writer = ChunkWriter::new(
         store,
-        &snap,
-        &partner_users,
-        &markers,
+        &looked.active_at,
+        &looked.partner_users,
+        &looked.markers,
         now,
         deps.options.transcript_max_age,
-        &mut cache,
     )
     .with_hook_times(hook_at);
     writer.write(run, got).await?;
     drop(writer);
-    let failed_partners = recompute_partners_of(deps, run, &snap, &cache, &fetched, now).await?;
+    let partners: BTreeSet<String> = fetched
+        .iter()
+        .filter_map(|u| looked.partner_users.get(u))
+        .flatten()
+        .cloned()
+        .collect();
+    let failed_partners = recompute_partners(deps, run, partners, now).await?;
     if !failed_partners.is_empty() {
         // A learner's numbers are not on every dashboard: retry them.
         for uid in &fetched {
-            if partner_users
+            if looked
+                .partner_users
                 .get(uid)
                 .is_some_and(|ps| ps.iter().any(|p| failed_partners.contains(p)))
             {
@@ -357,21 +352,17 @@ pub async fn poll_queue(
     Ok((n, failed.len()))
 }
 
-/// Recomputes exactly the partners `user_ids` belong to; returns those
-/// whose recompute failed. The consumer's one call into the recompute:
-/// re-point it here when the shared recompute use case lands.
-pub(crate) async fn recompute_partners_of(
+/// Recomputes exactly the partners the refreshed learners belong to;
+/// returns those whose recompute failed.
+async fn recompute_partners(
     deps: &Deps,
     run: &mut TaskRun,
-    snap: &Snapshot,
-    cache: &EnrollmentCache,
-    user_ids: &BTreeSet<String>,
+    partners: BTreeSet<String>,
     now: DateTime<Utc>,
 ) -> Result<BTreeSet<String>, SyncError> {
-    let partners = snap.partners_of_users(user_ids);
-    let touched = Touched::Partners(partners);
-    let inputs = Inputs { snap, cache, now };
-    recompute(deps, run, &inputs, &touched, None, &Budget::unlimited()).await?;
+    let mut touched = Touched::Nothing;
+    touched.add(partners);
+    recompute(deps, run, &touched, None, &Budget::unlimited(), now).await?;
     Ok(failed_partners(run).into_iter().collect())
 }
 

@@ -19,7 +19,7 @@ mod history;
 pub mod hooks;
 mod link;
 mod markers;
-mod recompute;
+mod refresh;
 mod snapshot;
 pub mod task_name;
 mod tasks;

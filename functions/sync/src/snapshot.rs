@@ -1,13 +1,12 @@
-//! What the store holds, loaded for the computations that need the whole
-//! picture (partner membership, summaries). Typed structs only — a few tens
-//! of MB for the reference data set — and enrollments are *not* loaded
-//! here: they are read per partner while recomputing.
+//! Every partner's members, loaded whole for the one computation that
+//! needs them all: the full `lms-enrollments` run, which fetches every
+//! partner user's transcript. Incremental runs and the recompute read by
+//! key instead (`portal_core::recompute`). Typed structs only — a few tens
+//! of MB for the reference data set.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use portal_core::model::{
-    Contact, Course, LmsGroup, LmsUser, ManualAward, Membership, OrgCertification, Partner,
-};
+use portal_core::model::{Contact, LmsGroup, LmsUser, Membership, Partner};
 use portal_core::rules::members::normalize_email;
 use portal_core::store::Store;
 
@@ -22,15 +21,11 @@ pub async fn active_groups(store: &Store) -> Result<Vec<LmsGroup>, SyncError> {
 
 pub struct Snapshot {
     pub partners: Vec<Partner>,
-    pub groups: HashMap<String, LmsGroup>,
     pub users: HashMap<String, LmsUser>,
     /// Normalised e-mail → user ids.
     pub users_by_email: HashMap<String, Vec<String>>,
     /// Account id → its contacts.
     pub contacts_by_partner: HashMap<String, Vec<Contact>>,
-    pub courses: Vec<Course>,
-    pub awards: Vec<ManualAward>,
-    pub org_certs: Vec<OrgCertification>,
     /// Group id → members, for groups linked to a partner only.
     pub memberships: HashMap<String, Vec<Membership>>,
 }
@@ -38,11 +33,6 @@ pub struct Snapshot {
 impl Snapshot {
     pub async fn load(store: &Store) -> Result<Snapshot, SyncError> {
         let partners = store.all_partners().await?;
-        let groups: HashMap<String, LmsGroup> = active_groups(store)
-            .await?
-            .into_iter()
-            .map(|g| (g.id.clone(), g))
-            .collect();
         let users: HashMap<String, LmsUser> = store
             .all_users()
             .await?
@@ -75,13 +65,9 @@ impl Snapshot {
         }
         Ok(Snapshot {
             partners,
-            groups,
             users,
             users_by_email,
             contacts_by_partner,
-            courses: store.all_courses().await?,
-            awards: store.all_awards().await?,
-            org_certs: store.all_org_certs().await?,
             memberships,
         })
     }
@@ -155,47 +141,4 @@ impl Snapshot {
         .map(str::to_string)
         .collect()
     }
-
-    /// Partners whose membership may include any of `user_ids` (members by
-    /// group or by contact e-mail, active or not).
-    pub fn partners_of_users(&self, user_ids: &BTreeSet<String>) -> BTreeSet<String> {
-        if user_ids.is_empty() {
-            return BTreeSet::new();
-        }
-        self.partners
-            .iter()
-            .filter(|p| {
-                self.candidate_users(p)
-                    .iter()
-                    .any(|u| user_ids.contains(&u.id))
-            })
-            .map(|p| p.id.clone())
-            .collect()
-    }
 }
-
-impl Snapshot {
-    /// Puts new versions of users in (after a write), keeping the e-mail
-    /// index right, so membership questions can be asked before and after.
-    pub fn replace_users(&mut self, users: impl IntoIterator<Item = LmsUser>) {
-        for u in users {
-            if let Some(old) = self.users.get(&u.id) {
-                let e = normalize_email(&old.email);
-                if let Some(ids) = self.users_by_email.get_mut(&e) {
-                    ids.retain(|id| id != &u.id);
-                }
-            }
-            let e = normalize_email(&u.email);
-            if !e.is_empty() {
-                let ids = self.users_by_email.entry(e).or_default();
-                ids.push(u.id.clone());
-                ids.sort();
-            }
-            self.users.insert(u.id.clone(), u);
-        }
-    }
-}
-
-/// Enrollments just fetched in this invocation, by user: the recompute
-/// reads them from here instead of querying each user again.
-pub type EnrollmentCache = HashMap<String, Vec<portal_core::model::Enrollment>>;

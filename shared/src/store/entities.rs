@@ -198,6 +198,32 @@ pub fn membership_item(m: &Membership) -> Result<StoreItem> {
     )
 }
 
+/// The membership's copy in the user's partition (`USER#<user>` /
+/// `MEMBEROF#<group>`): the groups of a changed user in one Query.
+pub fn member_of_item(m: &Membership) -> Result<StoreItem> {
+    StoreItem::new(
+        Keys::new(
+            keys::user_pk(&m.user_id),
+            keys::member_of_sk(&m.group_id),
+            entity::MEMBER_OF,
+        ),
+        m,
+    )
+}
+
+/// Both items of a membership: in the group's partition and the user's.
+pub fn membership_items(m: &Membership) -> Result<Vec<StoreItem>> {
+    Ok(vec![membership_item(m)?, member_of_item(m)?])
+}
+
+/// Keys of both items of the membership of `user_id` in `group_id`.
+pub fn membership_keys(group_id: &str, user_id: &str) -> [ItemKey; 2] {
+    [
+        ItemKey::new(keys::group_pk(group_id), keys::member_sk(user_id)),
+        ItemKey::new(keys::user_pk(user_id), keys::member_of_sk(group_id)),
+    ]
+}
+
 pub fn course_item(c: &Course) -> Result<StoreItem> {
     StoreItem::new(
         Keys::new(keys::course_pk(&c.id), keys::PROFILE, entity::COURSE).typed(c.id.clone()),
@@ -205,12 +231,25 @@ pub fn course_item(c: &Course) -> Result<StoreItem> {
     )
 }
 
-/// The contact plus its e-mail lookup item (see [`user_items`]).
+/// The contact plus its e-mail lookup item (see [`user_items`]) and its
+/// copy under its partner account ([`account_contact_key`]). When a
+/// contact's e-mail or account changes, the caller deletes the old lookup
+/// and the old copy.
 pub fn contact_items(c: &Contact) -> Result<Vec<StoreItem>> {
     let mut out = vec![StoreItem::new(
         Keys::new(keys::contact_pk(&c.id), keys::PROFILE, entity::CONTACT).typed(c.id.clone()),
         c,
     )?];
+    if let Some(account) = c.account_id.as_deref() {
+        out.push(StoreItem::new(
+            Keys::new(
+                keys::account_pk(account),
+                keys::account_contact_sk(&c.id),
+                entity::ACCOUNT_CONTACT,
+            ),
+            c,
+        )?);
+    }
     if !c.email.trim().is_empty() {
         out.push(StoreItem::new(
             Keys::new(
@@ -226,6 +265,14 @@ pub fn contact_items(c: &Contact) -> Result<Vec<StoreItem>> {
         )?);
     }
     Ok(out)
+}
+
+/// Key of the copy of contact `contact_id` under partner `account_id`.
+pub fn account_contact_key(account_id: &str, contact_id: &str) -> ItemKey {
+    ItemKey::new(
+        keys::account_pk(account_id),
+        keys::account_contact_sk(contact_id),
+    )
 }
 
 pub fn award_item(a: &ManualAward) -> Result<StoreItem> {
@@ -393,6 +440,13 @@ impl Store {
     /// index, ordered by group and user.
     pub async fn all_memberships(&self) -> Result<Vec<Membership>> {
         self.query_type_as(entity::MEMBER).await
+    }
+
+    /// The contacts of one partner account (active or not): one Query of
+    /// the copies [`contact_items`] keeps under `ACCOUNT#<id>`.
+    pub async fn partner_contacts(&self, partner_id: &str) -> Result<Vec<Contact>> {
+        let items = self.query_partition(&keys::account_pk(partner_id)).await?;
+        Ok(serde_dynamo::from_items(items)?)
     }
 
     /// LMS users and CRM contacts with this e-mail (case-insensitive).

@@ -15,6 +15,8 @@
 //! | membership | `GROUP#<id>` | `MEMBER#<user>` | `MEMBER` / `<group>#<user>` | | |
 //! | course | `COURSE#<id>` | `PROFILE` | `COURSE` / id | | |
 //! | contact | `CONTACT#<id>` | `PROFILE` | `CONTACT` / id | | |
+//! | contact of a partner (copy, for the recompute) | `ACCOUNT#<partner id>` | `CONTACT#<id>` | | | |
+//! | group a user is a member of (reverse of membership) | `USER#<id>` | `MEMBEROF#<group>` | | | |
 //! | e-mail lookup | `EMAIL#<lower-case e-mail>` | `USER#<id>` / `CONTACT#<id>` | | | |
 //! | manual award | `AWARD#<id>` | `PROFILE` | `AWARD` / id | | |
 //! | task lock | `TASK#<name>` | `LOCK` | | | |
@@ -53,6 +55,10 @@ pub mod entity {
     pub const MEMBER: &str = "MEMBER";
     pub const COURSE: &str = "COURSE";
     pub const CONTACT: &str = "CONTACT";
+    /// A contact's copy under its partner account (not type-indexed).
+    pub const ACCOUNT_CONTACT: &str = "ACONTACT";
+    /// A membership's copy under its user (not type-indexed).
+    pub const MEMBER_OF: &str = "MEMBEROF";
     pub const EMAIL: &str = "EMAIL";
     pub const AWARD: &str = "AWARD";
     pub const LOCK: &str = "LOCK";
@@ -116,6 +122,20 @@ pub fn course_pk(id: &str) -> String {
 pub fn contact_pk(id: &str) -> String {
     format!("CONTACT#{id}")
 }
+/// The contacts of one partner account (copies of the `CONTACT#` items),
+/// so one Query answers "who are this partner's contacts".
+pub fn account_pk(partner_id: &str) -> String {
+    format!("ACCOUNT#{partner_id}")
+}
+pub fn account_contact_sk(contact_id: &str) -> String {
+    format!("CONTACT#{contact_id}")
+}
+/// The groups a user is a member of, in the user's own partition, so the
+/// partners of a changed user are found without reading every group.
+pub fn member_of_sk(group_id: &str) -> String {
+    format!("MEMBEROF#{group_id}")
+}
+
 pub fn award_pk(id: &str) -> String {
     format!("AWARD#{id}")
 }

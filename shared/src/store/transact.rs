@@ -1,7 +1,7 @@
-//! Writes that must land together: a set of items under one partition prefix
-//! replaced *and* one item that describes them (a partner's dashboard rows
-//! and its summary), so a reader never sees the summary of one state next to
-//! the rows of another.
+//! Writes that must land together: the changed items of a set *and* one
+//! item that describes them (a partner's dashboard rows and its summary,
+//! `recompute::dynamo`), so a reader never sees the summary of one state
+//! next to the rows of another.
 //!
 //! When the changes fit one `TransactWriteItems` (100 actions, 4 MB) they
 //! are one transaction: all or nothing. Larger changes cannot be atomic in
@@ -10,21 +10,21 @@
 //! reports read), and the next recompute, which rewrites only what differs,
 //! finishes the job.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnConsumedCapacity, TransactWriteItem};
 
-use super::batch::{hashes_of, WriteStats};
+use super::batch::WriteStats;
 use super::{
-    capacity, caps, entity_of, sdk_err, stats, ItemKey, OpStats, QuerySpec, Result, SkCondition,
-    Store, StoreError, StoreItem,
+    capacity, caps, entity_of, sdk_err, stats, ItemKey, OpStats, Result, Store, StoreError,
+    StoreItem,
 };
 
 /// DynamoDB's limits of one `TransactWriteItems`.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 pub const MAX_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
 
-/// How [`Store::replace_prefix_with`] wrote.
+/// How [`Store::write_together`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Landing {
     /// One transaction (rows and the last item together).
@@ -34,73 +34,51 @@ pub enum Landing {
 }
 
 impl Store {
-    /// Makes the items under `pk` starting with `sk_prefix` exactly `items`
-    /// and writes `last` with them: one transaction when it fits, else the
-    /// rows first and `last` after them (see the module docs).
-    pub async fn replace_prefix_with(
+    /// Writes `puts`, deletes `deletes` and writes `last` (the item that
+    /// describes them) together: one transaction when it fits, else the
+    /// rows first and `last` after them (see the module docs). Every item
+    /// of `puts` is taken as changed: the caller diffed.
+    pub async fn write_together(
         &self,
-        pk: &str,
-        sk_prefix: &str,
-        items: Vec<StoreItem>,
-        last: StoreItem,
+        puts: Vec<StoreItem>,
+        deletes: Vec<ItemKey>,
+        last: Option<StoreItem>,
     ) -> Result<(WriteStats, Landing)> {
-        if last.key().pk == pk && last.key().sk.starts_with(sk_prefix) {
-            return Err(StoreError::Malformed(format!(
-                "the last item {}/{} lies inside the replaced prefix",
-                last.key().pk,
-                last.key().sk
-            )));
-        }
-        let existing = self
-            .query(&QuerySpec::partition(pk).sk(SkCondition::BeginsWith(sk_prefix.to_string())))
-            .await?;
-        let known = hashes_of(&existing);
-        let mut stale: HashSet<ItemKey> = existing
-            .iter()
-            .filter_map(|i| ItemKey::of(i).ok())
-            .collect();
-        let mut latest: HashMap<ItemKey, StoreItem> = HashMap::new();
-        for it in items {
-            if it.key().pk != pk || !it.key().sk.starts_with(sk_prefix) {
-                return Err(StoreError::Malformed(format!(
-                    "item {}/{} is outside {pk}/{sk_prefix}*",
-                    it.key().pk,
-                    it.key().sk
-                )));
-            }
-            stale.remove(it.key());
-            latest.insert(it.key().clone(), it);
-        }
         let mut stats = WriteStats::default();
-        let mut changed = Vec::new();
-        for (key, it) in latest {
-            if known.get(&key).map(String::as_str) == Some(it.content_hash()) {
-                stats.unchanged += 1;
-            } else {
-                changed.push(it);
+        if let Some(last) = last {
+            let bytes: usize = puts
+                .iter()
+                .chain(std::iter::once(&last))
+                .map(|i| capacity::item_size(i.attributes()))
+                .sum();
+            if puts.len() + deletes.len() < MAX_TRANSACTION_ITEMS && bytes < MAX_TRANSACTION_BYTES {
+                stats.written = puts.len() + 1;
+                stats.deleted = deletes.len();
+                self.transact(puts, deletes, last).await?;
+                return Ok((stats, Landing::Atomic));
             }
+            let mut rows = self.write_rows(puts, deletes).await?;
+            self.put(last).await?;
+            rows.written += 1;
+            return Ok((rows, Landing::Ordered));
         }
-        let bytes: usize = changed
-            .iter()
-            .chain(std::iter::once(&last))
-            .map(|i| capacity::item_size(i.attributes()))
-            .sum();
-        if changed.len() + stale.len() < MAX_TRANSACTION_ITEMS && bytes < MAX_TRANSACTION_BYTES {
-            stats.written = changed.len() + 1;
-            stats.deleted = stale.len();
-            self.transact(changed, stale.into_iter().collect(), last)
-                .await?;
-            return Ok((stats, Landing::Atomic));
+        stats = self.write_rows(puts, deletes).await?;
+        Ok((stats, Landing::Ordered))
+    }
+
+    async fn write_rows(&self, puts: Vec<StoreItem>, deletes: Vec<ItemKey>) -> Result<WriteStats> {
+        let mut rows = if puts.is_empty() {
+            WriteStats::default()
+        } else {
+            self.put_changed(puts).await?
+        };
+        if !deletes.is_empty() {
+            let deleted = self.batch_delete(deletes).await?;
+            rows.deleted = deleted.deleted;
+            rows.write_requests += deleted.write_requests;
+            rows.retried_items += deleted.retried_items;
         }
-        let mut rows = self.put_changed(changed).await?;
-        let deleted = self.batch_delete(stale.into_iter().collect()).await?;
-        rows.deleted = deleted.deleted;
-        rows.write_requests += deleted.write_requests;
-        rows.retried_items += deleted.retried_items;
-        rows.unchanged = stats.unchanged;
-        self.put(last).await?;
-        rows.written += 1;
-        Ok((rows, Landing::Ordered))
+        Ok(rows)
     }
 
     async fn put_changed(&self, items: Vec<StoreItem>) -> Result<WriteStats> {
@@ -160,28 +138,5 @@ impl Store {
         );
         self.record_written(entities.iter().map(String::as_str));
         Ok(())
-    }
-}
-
-impl Store {
-    /// A partner's dashboard rows become exactly `rows`, together with its
-    /// summary (admin recomputes; see the module docs for "together").
-    pub async fn replace_partner(
-        &self,
-        summary: &crate::model::PartnerSummary,
-        rows: &[crate::model::CertRow],
-    ) -> Result<(WriteStats, Landing)> {
-        let id = &summary.partner_id;
-        let items = rows
-            .iter()
-            .map(|r| super::entities::cert_row_item(id, r))
-            .collect::<Result<Vec<_>>>()?;
-        self.replace_prefix_with(
-            &super::keys::partner_pk(id),
-            "CERT#",
-            items,
-            super::entities::summary_item(summary)?,
-        )
-        .await
     }
 }

@@ -26,7 +26,7 @@ use super::session::{see_other, Session};
 use super::Form;
 use crate::auth::require_admin;
 use crate::http::{self, query_pairs, ApiError, ApiResult};
-use crate::recompute::load_people;
+use crate::refresh::load_people;
 use crate::AppState;
 
 /// The `<main>` content of the partner's own dashboard page, so staff see

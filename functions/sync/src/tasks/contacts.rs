@@ -11,7 +11,7 @@ use futures::StreamExt;
 use portal_core::model::{Contact, LmsUser};
 use portal_core::rules::filters::contact_exclusion;
 use portal_core::rules::members::normalize_email;
-use portal_core::store::entities::contact_items;
+use portal_core::store::entities::{account_contact_key, contact_items};
 use portal_core::store::{keys, ItemKey};
 use portal_core::tasks::{Mode, TaskRun};
 
@@ -20,7 +20,8 @@ use crate::convert;
 use crate::deps::Deps;
 use crate::error::SyncError;
 use crate::guard;
-use crate::recompute::Touched;
+use crate::markers::mark_for_refetch;
+use crate::refresh::Touched;
 use crate::write::put_counted;
 
 /// The LMS user a contact e-mail points at: an active one first, then the
@@ -103,6 +104,14 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun, force: bool) -> Result<Fetche
                         keys::email_contact_sk(&c.id),
                     ));
                 }
+                // Moved to another partner: its copy under the old one goes.
+                if let Some(acc) = o
+                    .account_id
+                    .as_deref()
+                    .filter(|a| c.account_id.as_deref() != Some(*a))
+                {
+                    stale_lookups.push(account_contact_key(acc, &c.id));
+                }
             }
             out.push(c);
         }
@@ -142,8 +151,22 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun, force: bool) -> Result<Fetche
             force,
         )?;
     }
-    touched_partners.extend(write_contacts(deps, run, &out, &stored).await?);
-    touched_partners.extend(write_contacts(deps, run, &rest, &stored).await?);
+    let (p1, w1) = write_contacts(deps, run, &out, &stored).await?;
+    let (p2, w2) = write_contacts(deps, run, &rest, &stored).await?;
+    touched_partners.extend(p1.into_iter().chain(p2));
+    // Users a changed contact reaches may have just become partner users:
+    // their transcripts are queued for the next incremental enrollment run
+    // (not on a first sync, which a full enrollment run follows).
+    if run.mode == Mode::Incremental || !stored.is_empty() {
+        let ids: Vec<String> = w1
+            .iter()
+            .chain(&w2)
+            .filter_map(|c| by_email.get(&normalize_email(&c.email)))
+            .flatten()
+            .map(|u| u.id.clone())
+            .collect();
+        mark_for_refetch(store, &ids, cfg.clock.now()).await?;
+    }
     if !stale_lookups.is_empty() {
         store.batch_delete(stale_lookups).await?;
     }
@@ -155,14 +178,15 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun, force: bool) -> Result<Fetche
     })
 }
 
-/// Writes contacts (unchanged ones cost nothing) and returns the partners
-/// whose membership may have changed (old and new account).
-async fn write_contacts(
+/// Writes contacts (unchanged ones cost nothing); returns the partners
+/// whose membership may have changed (old and new account) and the
+/// contacts written.
+async fn write_contacts<'c>(
     deps: &Deps,
     run: &mut TaskRun,
-    contacts: &[Contact],
+    contacts: &'c [Contact],
     stored: &HashMap<String, Contact>,
-) -> Result<BTreeSet<String>, SyncError> {
+) -> Result<(BTreeSet<String>, Vec<&'c Contact>), SyncError> {
     let mut items = Vec::new();
     for c in contacts {
         items.extend(contact_items(c)?);
@@ -172,13 +196,15 @@ async fn write_contacts(
         .into_iter()
         .collect();
     let mut partners = BTreeSet::new();
+    let mut changed = Vec::new();
     for c in contacts {
         if written.contains(&ItemKey::new(keys::contact_pk(&c.id), keys::PROFILE)) {
             partners.extend(c.account_id.clone());
             if let Some(o) = stored.get(&c.id) {
                 partners.extend(o.account_id.clone());
             }
+            changed.push(c);
         }
     }
-    Ok(partners)
+    Ok((partners, changed))
 }

@@ -15,7 +15,7 @@ use super::Fetched;
 use crate::convert;
 use crate::deps::Deps;
 use crate::error::SyncError;
-use crate::recompute::Touched;
+use crate::refresh::Touched;
 use crate::write::put_counted;
 
 pub async fn fetch(deps: &Deps, run: &mut TaskRun) -> Result<Fetched, SyncError> {

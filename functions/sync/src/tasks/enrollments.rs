@@ -1,13 +1,14 @@
 //! `lms-enrollments`: transcripts of partner users only (active members of
 //! a partner's group or reached through a partner contact's e-mail).
 //!
-//! Incremental runs fetch a user's transcript when it was never fetched,
-//! when the user was active since (their `last_active_at` moved — Northpass
-//! stamps course activity there), when they were newly added to a partner
-//! group (`lms-groups` marks them), or when the last fetch is older than
-//! `SyncOptions::transcript_max_age`. Full runs fetch every partner user.
-//! The fetch state is one small marker item per user (`USER#<id>` /
-//! `TRANSCRIPT`, type index `TFETCH`), listed with one paginated Query.
+//! Incremental runs look only at the users something points at (issue 17:
+//! reads in proportion to the change): the due queue that `lms-users`
+//! (activity: `last_active_at` moved — Northpass stamps course activity
+//! there), `lms-groups` and `crm-contacts` (joined a partner) fill, and the
+//! fetch markers older than `SyncOptions::transcript_max_age`. Of those,
+//! partner users are fetched when never fetched, joined, active since the
+//! last fetch (unless a webhook refresh covered it) or aged. Full runs
+//! fetch every partner user. The bookkeeping is in `markers.rs`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -15,24 +16,22 @@ use chrono::{DateTime, Utc};
 use futures::future::OptionFuture;
 use futures::StreamExt;
 use portal_core::model::Enrollment;
+use portal_core::model::LmsUser;
+use portal_core::recompute::affected::{self, ChangedUser};
 use portal_core::rules::renewal::dedup_records;
 use portal_core::sources::{NorthpassClient, SourceError, TranscriptEntry};
 use portal_core::store::entities::enrollment_item;
-use portal_core::store::{keys, ItemKey, Store};
+use portal_core::store::{keys, ItemKey, Store, StoreError};
 use portal_core::tasks::{Budget, Mode, TaskRun};
 
 use super::{Cursor, Fetched, Phase};
 use crate::convert;
 use crate::deps::Deps;
 use crate::error::SyncError;
-use crate::markers::{marker_item, FetchMarker, MARKER_ENTITY};
-use crate::recompute::Touched;
-use crate::snapshot::{EnrollmentCache, Snapshot};
+use crate::markers::{self, marker_item, DueItem, FetchMarker, MARKER_ENTITY, MARKER_SK};
+use crate::refresh::Touched;
+use crate::snapshot::Snapshot;
 use crate::write::put_counted;
-
-/// Records kept in memory for the recompute (≈ 250 B each: ≤ ~50 MB, the
-/// whole reference data set of 150,000 transcripts).
-const CACHE_CAP: usize = 200_000;
 
 pub async fn fetch(
     deps: &Deps,
@@ -40,49 +39,29 @@ pub async fn fetch(
     cursor: &Cursor,
     budget: &Budget,
     now: DateTime<Utc>,
-    cache: &mut EnrollmentCache,
 ) -> Result<Fetched, SyncError> {
     let np = deps.northpass()?;
     let store = &deps.store;
-    let snap = Snapshot::load(store).await?;
-    let partner_users: BTreeMap<String, BTreeSet<String>> = snap.partner_users();
-    let markers: HashMap<String, FetchMarker> = store
-        .query_type_as::<FetchMarker>(MARKER_ENTITY)
-        .await?
-        .into_iter()
-        .map(|m| (m.user_id.clone(), m))
-        .collect();
     let max_age = deps.options.transcript_max_age;
-
-    let due = |uid: &str| -> bool {
-        if run.mode == Mode::Full {
-            return true;
-        }
-        let Some(m) = markers.get(uid) else {
-            return true;
-        };
-        let active = snap.users.get(uid).and_then(|u| u.last_active_at);
-        // Activity a webhook refresh already covered needs no fetch.
-        let moved = active != m.last_active_at && !m.covers_activity(active);
-        m.stale || moved || m.fetched_at.is_none_or(|f| f < now - max_age)
+    let plan = match run.mode {
+        Mode::Full => Plan::full(store).await?,
+        Mode::Incremental => Plan::incremental(store, now, max_age).await?,
     };
-    let ids: Vec<String> = partner_users
-        .keys()
+    let ids: Vec<String> = plan
+        .due
+        .iter()
         .filter(|id| cursor.after.as_deref().is_none_or(|a| id.as_str() > a))
-        .filter(|id| due(id))
         .cloned()
         .collect();
-    tracing::info!(users = ids.len(), partner_users = partner_users.len(), mode = %run.mode, "transcripts to fetch");
+    tracing::info!(users = ids.len(), partner_users = plan.partner_users.len(), mode = %run.mode, "transcripts to fetch");
 
     let mut w = ChunkWriter {
         store,
-        snap: &snap,
-        partner_users: &partner_users,
-        markers: &markers,
+        active_at: &plan.active_at,
+        partner_users: &plan.partner_users,
+        markers: &plan.markers,
         now,
         max_age,
-        cache,
-        cache_len: 0,
         touched: cursor.touched.clone(),
         hook_at: HashMap::new(),
     };
@@ -122,12 +101,157 @@ pub async fn fetch(
         }
         pending = next.zip(next_fetched);
     }
+    // Handled: queued before this run began (one queued since waits).
+    markers::unqueue(store, &plan.queued, run.business_start).await?;
     if run.mode == Mode::Full {
         // The full run is the safety net: every partner's numbers are
         // recomputed (writes only where something differs).
         return Ok(Fetched::Done(Touched::All));
     }
     Ok(Fetched::Done(w.touched))
+}
+
+/// Whose transcripts a run fetches, and what the writer needs of them.
+struct Plan {
+    /// Users to fetch, in id order (a checkpoint is a user id).
+    due: Vec<String>,
+    /// Partner users among those looked at → their partners.
+    partner_users: BTreeMap<String, BTreeSet<String>>,
+    /// `last_active_at` of the users looked at.
+    active_at: HashMap<String, Option<DateTime<Utc>>>,
+    markers: HashMap<String, FetchMarker>,
+    /// Due items read (removed when the run is done).
+    queued: Vec<DueItem>,
+}
+
+impl Plan {
+    /// Every partner user: the full run may read the whole picture.
+    async fn full(store: &Store) -> Result<Plan, SyncError> {
+        let snap = Snapshot::load(store).await?;
+        let partner_users = snap.partner_users();
+        let markers = store
+            .query_type_as::<FetchMarker>(MARKER_ENTITY)
+            .await?
+            .into_iter()
+            .map(|m| (m.user_id.clone(), m))
+            .collect();
+        let active_at = partner_users
+            .keys()
+            .map(|id| {
+                (
+                    id.clone(),
+                    snap.users.get(id).and_then(|u| u.last_active_at),
+                )
+            })
+            .collect();
+        Ok(Plan {
+            due: partner_users.keys().cloned().collect(),
+            partner_users,
+            active_at,
+            markers,
+            queued: markers::queued(store).await?,
+        })
+    }
+
+    /// Only the users something points at: the due queue and the markers
+    /// older than `max_age` — reads in proportion to the change.
+    async fn incremental(
+        store: &Store,
+        now: DateTime<Utc>,
+        max_age: chrono::Duration,
+    ) -> Result<Plan, SyncError> {
+        let queued = markers::queued(store).await?;
+        let aged = markers::aged_markers(store, now - max_age).await?;
+        let joined: HashSet<&str> = queued
+            .iter()
+            .filter(|d| d.joined)
+            .map(|d| d.user_id.as_str())
+            .collect();
+        let ids: BTreeSet<String> = queued
+            .iter()
+            .map(|d| d.user_id.clone())
+            .chain(aged.iter().map(|m| m.user_id.clone()))
+            .collect();
+        let looked = people_of(store, &ids).await?;
+        let due = ids
+            .iter()
+            .filter(|id| looked.partner_users.contains_key(*id))
+            .filter(|id| {
+                let active = looked.active_at.get(*id).copied().flatten();
+                match looked.markers.get(*id) {
+                    None => true,
+                    Some(m) => {
+                        joined.contains(id.as_str())
+                            || m.stale
+                            || m.fetched_at.is_none_or(|f| f < now - max_age)
+                            // Activity a webhook refresh already covered
+                            // needs no fetch.
+                            || (active != m.last_active_at && !m.covers_activity(active))
+                    }
+                }
+            })
+            .cloned()
+            .collect();
+        Ok(Plan {
+            due,
+            partner_users: looked.partner_users,
+            active_at: looked.active_at,
+            markers: looked.markers,
+            queued,
+        })
+    }
+}
+
+/// What the writer needs of some users, from keyed reads: their profiles
+/// and fetch markers (one BatchGetItem per 50 users) and the partners they
+/// belong to ([`affected::partners_by_user`]). Deactivated users and users
+/// of no partner are not partner users.
+pub(crate) struct Looked {
+    pub partner_users: BTreeMap<String, BTreeSet<String>>,
+    pub active_at: HashMap<String, Option<DateTime<Utc>>>,
+    pub markers: HashMap<String, FetchMarker>,
+}
+
+pub(crate) async fn people_of(store: &Store, ids: &BTreeSet<String>) -> Result<Looked, SyncError> {
+    let mut keys = Vec::with_capacity(ids.len() * 2);
+    for id in ids {
+        keys.push(ItemKey::new(keys::user_pk(id), keys::PROFILE));
+        keys.push(ItemKey::new(keys::user_pk(id), MARKER_SK));
+    }
+    let mut users: HashMap<String, LmsUser> = HashMap::new();
+    let mut found: HashMap<String, FetchMarker> = HashMap::new();
+    for item in store.get_items(&keys).await? {
+        let key = ItemKey::of(&item)?;
+        let Some(id) = key.pk.strip_prefix("USER#").map(str::to_string) else {
+            continue;
+        };
+        if key.sk == MARKER_SK {
+            found.insert(id, serde_dynamo::from_item(item).map_err(StoreError::from)?);
+        } else {
+            users.insert(id, serde_dynamo::from_item(item).map_err(StoreError::from)?);
+        }
+    }
+    let changed: Vec<ChangedUser> = users
+        .values()
+        .filter(|u| u.is_active())
+        .map(|u| ChangedUser {
+            id: u.id.clone(),
+            emails: vec![u.email.clone()],
+        })
+        .collect();
+    let partner_users = affected::partners_by_user(store, &changed)
+        .await?
+        .into_iter()
+        .filter(|(_, ps)| !ps.is_empty())
+        .collect();
+    Ok(Looked {
+        partner_users,
+        active_at: users
+            .into_iter()
+            .map(|(id, u)| (id, u.last_active_at))
+            .collect(),
+        markers: found,
+    })
 }
 
 /// One chunk's transcripts as fetched.
@@ -173,13 +297,11 @@ async fn fetch_chunk(np: &NorthpassClient, batch: &[String], concurrency: usize)
 /// (`hooks.rs`) writes a learner's transcript with it too.
 pub(crate) struct ChunkWriter<'a> {
     store: &'a Store,
-    snap: &'a Snapshot,
+    active_at: &'a HashMap<String, Option<DateTime<Utc>>>,
     partner_users: &'a BTreeMap<String, BTreeSet<String>>,
     markers: &'a HashMap<String, FetchMarker>,
     now: DateTime<Utc>,
     max_age: chrono::Duration,
-    cache: &'a mut EnrollmentCache,
-    cache_len: usize,
     touched: Touched,
     /// Per user, the webhook event time a fetch covers (`hooks.rs`).
     hook_at: HashMap<String, DateTime<Utc>>,
@@ -188,22 +310,19 @@ pub(crate) struct ChunkWriter<'a> {
 impl<'a> ChunkWriter<'a> {
     pub(crate) fn new(
         store: &'a Store,
-        snap: &'a Snapshot,
+        active_at: &'a HashMap<String, Option<DateTime<Utc>>>,
         partner_users: &'a BTreeMap<String, BTreeSet<String>>,
         markers: &'a HashMap<String, FetchMarker>,
         now: DateTime<Utc>,
         max_age: chrono::Duration,
-        cache: &'a mut EnrollmentCache,
     ) -> Self {
         ChunkWriter {
             store,
-            snap,
+            active_at,
             partner_users,
             markers,
             now,
             max_age,
-            cache,
-            cache_len: 0,
             touched: Touched::Nothing,
             hook_at: HashMap::new(),
         }
@@ -256,7 +375,7 @@ impl<'a> ChunkWriter<'a> {
             let marker = FetchMarker {
                 user_id: uid.clone(),
                 fetched_at: Some(now),
-                last_active_at: self.snap.users.get(&uid).and_then(|u| u.last_active_at),
+                last_active_at: self.active_at.get(&uid).copied().flatten(),
                 stale: false,
                 courses,
                 hook_at,
@@ -297,15 +416,10 @@ impl<'a> ChunkWriter<'a> {
         self.store
             .put_if_changed_known(new_markers, &HashMap::new())
             .await?;
-        for (uid, records) in by_user {
+        for (uid, _) in by_user {
             if changed.contains(&uid) {
                 self.touched
                     .add(self.partner_users.get(&uid).cloned().unwrap_or_default());
-            }
-            // Bounded: past the cap the recompute reads from the store.
-            if self.cache_len + records.len() <= CACHE_CAP {
-                self.cache_len += records.len();
-                self.cache.insert(uid, records);
             }
         }
         Ok(())

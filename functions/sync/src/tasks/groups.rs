@@ -8,8 +8,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use futures::StreamExt;
 use portal_core::model::{LmsGroup, Membership};
-use portal_core::store::entities::{group_item, membership_item};
-use portal_core::store::{keys, ItemKey};
+use portal_core::store::entities::{group_item, member_of_item, membership_item, membership_keys};
+use portal_core::store::ItemKey;
 use portal_core::tasks::{Budget, Mode, TaskRun};
 
 use super::{Cursor, Fetched, Phase};
@@ -124,7 +124,7 @@ pub async fn fetch(
             got.push((gid, members));
         }
         for (gid, members) in got {
-            if apply_memberships(deps, run, &gid, members).await? {
+            if apply_memberships(deps, run, &gid, members, run.mode == Mode::Full).await? {
                 touched_groups.insert(gid);
             }
         }
@@ -152,13 +152,18 @@ pub async fn fetch(
     Ok(Fetched::Done(touched))
 }
 
-/// Makes the stored members of `gid` equal `members`; returns whether
-/// anything changed. Added users are marked for a transcript re-fetch.
+/// Makes the stored members of `gid` equal `members` (each membership is
+/// two items: in the group's partition and, as `MEMBEROF#`, in the user's);
+/// returns whether anything changed. Added users are marked for a
+/// transcript re-fetch. A full run also writes the user-side items of
+/// unchanged memberships where they are missing (tables synced before
+/// they existed), without counting them.
 async fn apply_memberships(
     deps: &Deps,
     run: &mut TaskRun,
     gid: &str,
     members: Vec<Membership>,
+    full: bool,
 ) -> Result<bool, SyncError> {
     let store = &deps.store;
     let existing: HashSet<String> = store
@@ -176,9 +181,18 @@ async fn apply_memberships(
     let removed: Vec<ItemKey> = existing
         .iter()
         .filter(|u| !wanted.contains(*u))
-        .map(|u| ItemKey::new(keys::group_pk(gid), keys::member_sk(u)))
+        .flat_map(|u| membership_keys(gid, u))
         .collect();
     run.counts.unchanged += (members.len() - added.len()) as u64;
+    let mut scratch = portal_core::tasks::Counts::default();
+    if full {
+        let user_side = members
+            .iter()
+            .filter(|m| existing.contains(&m.user_id))
+            .map(member_of_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        put_counted(store, user_side, &mut scratch).await?;
+    }
     if added.is_empty() && removed.is_empty() {
         return Ok(false);
     }
@@ -186,18 +200,24 @@ async fn apply_memberships(
         .iter()
         .map(|m| membership_item(m))
         .collect::<Result<Vec<_>, _>>()?;
+    let user_side = added
+        .iter()
+        .map(|m| member_of_item(m))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut c = portal_core::tasks::Counts::default();
     put_counted(store, items, &mut c).await?;
+    put_counted(store, user_side, &mut scratch).await?;
     run.counts.created += c.created + c.updated;
     if !removed.is_empty() {
-        run.counts.deactivated += removed.len() as u64;
+        run.counts.deactivated += (removed.len() / 2) as u64;
         store.batch_delete(removed).await?;
     }
-    // Only when the group existed before: on a first sync every member is
-    // "new" and has never been fetched anyway.
-    if !existing.is_empty() {
+    // Queued for the next incremental enrollment run — except on a full
+    // run of a group that had no members yet (a first sync: the full
+    // enrollment run that follows fetches everyone anyway).
+    if !existing.is_empty() || !full {
         let ids: Vec<String> = added.iter().map(|m| m.user_id.clone()).collect();
-        mark_for_refetch(store, &ids).await?;
+        mark_for_refetch(store, &ids, deps.config.clock.now()).await?;
     }
     Ok(true)
 }

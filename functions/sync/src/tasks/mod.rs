@@ -18,8 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::deps::Deps;
 use crate::error::SyncError;
-use crate::recompute::{recompute, Inputs, Touched};
-use crate::snapshot::{EnrollmentCache, Snapshot};
+use crate::refresh::{recompute, Touched};
 use crate::task_name::TaskName;
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -65,7 +64,6 @@ pub async fn run(
     force: bool,
 ) -> Result<Step, SyncError> {
     let cursor = Cursor::from_run(run);
-    let mut cache = EnrollmentCache::new();
     let touched = if cursor.phase == Phase::Recompute {
         // The fetch phase finished in an earlier invocation.
         cursor.touched.clone()
@@ -77,7 +75,7 @@ pub async fn run(
             TaskName::LmsGroups => groups::fetch(deps, run, &cursor, &budget).await?,
             TaskName::CrmContacts => contacts::fetch(deps, run, force).await?,
             TaskName::LmsEnrollments => {
-                enrollments::fetch(deps, run, &cursor, &budget, now, &mut cache).await?
+                enrollments::fetch(deps, run, &cursor, &budget, now).await?
             }
             TaskName::CrmPush => return push::push(deps, run, now).await.map(|()| Step::Done),
         };
@@ -89,8 +87,7 @@ pub async fn run(
                 // touched are recomputed now, because a re-run would see
                 // those items unchanged and not know to recompute them.
                 if let Err(re) =
-                    finish_with_recompute(deps, run, &cache, t, None, &Budget::unlimited(), now)
-                        .await
+                    finish_with_recompute(deps, run, t, None, &Budget::unlimited(), now).await
                 {
                     tracing::error!(error = %re, "recompute after a failed fetch failed too");
                 }
@@ -101,9 +98,9 @@ pub async fn run(
     let after = (cursor.phase == Phase::Recompute)
         .then_some(cursor.after.clone())
         .flatten();
-    let step = finish_with_recompute(deps, run, &cache, touched, after, &budget, now).await?;
+    let step = finish_with_recompute(deps, run, touched, after, &budget, now).await?;
     if step == Step::Done && run.counts.failed > 0 {
-        let partners = crate::recompute::failed_partners(run);
+        let partners = crate::refresh::failed_partners(run);
         if !partners.is_empty() {
             // Every other partner is recomputed: the run is partial, and
             // keeps the watermark so the next run retries these.
@@ -137,7 +134,6 @@ pub enum Fetched {
 async fn finish_with_recompute(
     deps: &Deps,
     run: &mut TaskRun,
-    cache: &EnrollmentCache,
     touched: Touched,
     after: Option<String>,
     budget: &Budget,
@@ -146,13 +142,7 @@ async fn finish_with_recompute(
     if touched == Touched::Nothing {
         return Ok(Step::Done);
     }
-    let snap = Snapshot::load(&deps.store).await?;
-    let inputs = Inputs {
-        snap: &snap,
-        cache,
-        now,
-    };
-    match recompute(deps, run, &inputs, &touched, after.as_deref(), budget).await? {
+    match recompute(deps, run, &touched, after.as_deref(), budget, now).await? {
         None => Ok(Step::Done),
         Some(last) => Cursor {
             phase: Phase::Recompute,

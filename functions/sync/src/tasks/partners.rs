@@ -18,7 +18,7 @@ use crate::deps::Deps;
 use crate::error::SyncError;
 use crate::guard;
 use crate::link::relink_partners;
-use crate::recompute::Touched;
+use crate::refresh::Touched;
 use crate::write::put_counted;
 
 pub async fn fetch(deps: &Deps, run: &mut TaskRun, force: bool) -> Result<Fetched, SyncError> {

@@ -1,10 +1,11 @@
 //! `lms-users`: Northpass people → `USER#` profiles (+ e-mail lookups),
 //! page by page. Full runs mark people gone from the LMS as deactivated.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use futures::StreamExt;
 use portal_core::model::LmsUser;
+use portal_core::recompute::affected::{self, ChangedUser};
 use portal_core::store::entities::user_items;
 use portal_core::store::{keys, ItemKey};
 use portal_core::tasks::{Mode, TaskRun};
@@ -13,20 +14,21 @@ use super::Fetched;
 use crate::convert;
 use crate::deps::Deps;
 use crate::error::SyncError;
-use crate::recompute::Touched;
-use crate::snapshot::Snapshot;
+use crate::markers::{self, DueItem};
+use crate::refresh::Touched;
 use crate::write::put_counted;
 
 pub async fn fetch(deps: &Deps, run: &mut TaskRun) -> Result<Fetched, SyncError> {
     let np = deps.northpass()?;
     let store = &deps.store;
+    let now = deps.config.clock.now();
     let since = match run.mode {
         Mode::Incremental => run.watermark,
         Mode::Full => None,
     };
-    let mut snap = Snapshot::load(store).await?;
     let mut seen: HashSet<String> = HashSet::new();
-    let mut changed: Vec<LmsUser> = Vec::new();
+    // The users whose profile changed, with their old and new e-mail.
+    let mut changed: Vec<ChangedUser> = Vec::new();
     let mut stale_lookups: Vec<ItemKey> = Vec::new();
 
     let mut failure: Option<SyncError> = None;
@@ -39,13 +41,21 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun) -> Result<Fetched, SyncError>
                 break;
             }
         };
+        // What is stored of this page's people: keyed reads, in
+        // proportion to the page (not the table).
+        let keys: Vec<ItemKey> = page
+            .iter()
+            .map(|p| ItemKey::new(keys::user_pk(&p.id), keys::PROFILE))
+            .collect();
+        let stored: HashMap<ItemKey, LmsUser> = store.get_items_as(&keys).await?;
         let mut items = Vec::with_capacity(page.len() * 2);
         let mut users = Vec::with_capacity(page.len());
         for p in &page {
             run.counts.processed += 1;
             let u = convert::user(p);
             seen.insert(u.id.clone());
-            if let Some(old) = snap.users.get(&u.id) {
+            let old = stored.get(&ItemKey::new(keys::user_pk(&u.id), keys::PROFILE));
+            if let Some(old) = old {
                 let (o, n) = (
                     keys::normalize_email(&old.email),
                     keys::normalize_email(&u.email),
@@ -56,26 +66,41 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun) -> Result<Fetched, SyncError>
                 }
             }
             items.extend(user_items(&u)?);
-            users.push(u);
+            users.push((u, old.cloned()));
         }
         let written: HashSet<ItemKey> = put_counted(store, items, &mut run.counts)
             .await?
             .into_iter()
             .collect();
-        changed.extend(
-            users
-                .into_iter()
-                .filter(|u| written.contains(&ItemKey::new(keys::user_pk(&u.id), keys::PROFILE))),
-        );
+        let mut due = Vec::new();
+        for (u, old) in users {
+            if !written.contains(&ItemKey::new(keys::user_pk(&u.id), keys::PROFILE)) {
+                continue;
+            }
+            // Course activity (Northpass stamps it on the person): the
+            // next incremental enrollment run looks at this transcript.
+            if old
+                .as_ref()
+                .is_none_or(|o| o.last_active_at != u.last_active_at)
+            {
+                due.push(DueItem {
+                    user_id: u.id.clone(),
+                    queued_at: Some(now),
+                    ..Default::default()
+                });
+            }
+            changed.push(changed_user(&u, old.as_ref()));
+        }
+        markers::queue(store, due).await?;
         run.heartbeat().await?;
     }
 
-    // Only a complete listing tells who is gone.
+    // Only a complete listing tells who is gone; a full run may read every
+    // stored user.
     if run.mode == Mode::Full && failure.is_none() {
         // Gone from the LMS: kept (history, links) but no longer counted.
-        let now = deps.config.clock.now();
         let mut gone = Vec::new();
-        for u in snap.users.values() {
+        for u in store.all_users().await? {
             if !seen.contains(&u.id) && u.is_active() {
                 let mut u = u.clone();
                 u.deactivated_at = Some(now);
@@ -87,22 +112,28 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun) -> Result<Fetched, SyncError>
         put_counted(store, items.into_iter().flatten().collect(), &mut c).await?;
         run.counts.deactivated += gone.len() as u64;
         run.counts.unchanged += c.unchanged;
-        changed.extend(gone);
+        changed.extend(gone.iter().map(|u| changed_user(u, None)));
     }
     if !stale_lookups.is_empty() {
         run.counts.deactivated += stale_lookups.len() as u64;
         store.batch_delete(stale_lookups).await?;
     }
 
-    // Partners of the changed users before and after the change (an
-    // e-mail change can move a user between partners).
-    let ids: BTreeSet<String> = changed.iter().map(|u| u.id.clone()).collect();
+    // Partners of the changed users, by their groups and by their old and
+    // new e-mails (an e-mail change can move a user between partners).
     let mut touched = Touched::Nothing;
-    touched.add(snap.partners_of_users(&ids));
-    snap.replace_users(changed);
-    touched.add(snap.partners_of_users(&ids));
+    touched.add(affected::partners_of_users(store, &changed).await?);
     Ok(match failure {
         Some(e) => Fetched::Failed(touched, e),
         None => Fetched::Done(touched),
     })
+}
+
+fn changed_user(u: &LmsUser, old: Option<&LmsUser>) -> ChangedUser {
+    let mut emails = vec![u.email.clone()];
+    emails.extend(old.map(|o| o.email.clone()).filter(|e| e != &u.email));
+    ChangedUser {
+        id: u.id.clone(),
+        emails,
+    }
 }
