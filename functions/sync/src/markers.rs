@@ -76,7 +76,9 @@ pub(crate) async fn aged_markers(
         .query(
             &QuerySpec::partition(MARKER_ENTITY)
                 .index(schema::GSI1)
-                .sk(SkCondition::Between(String::new(), keys::ts(before))),
+                // "#" sorts before every timestamp and starts the order key
+                // of a marker never fetched (DynamoDB refuses an empty bound).
+                .sk(SkCondition::Between("#".into(), keys::ts(before))),
         )
         .await?;
     Ok(serde_dynamo::from_items(items).map_err(portal_core::store::StoreError::from)?)

@@ -42,20 +42,6 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun, force: bool) -> Result<Fetche
         Mode::Incremental => run.watermark,
         Mode::Full => None,
     };
-    let users = store.all_users().await?;
-    let mut by_email: HashMap<String, Vec<&LmsUser>> = HashMap::new();
-    for u in &users {
-        let e = normalize_email(&u.email);
-        if !e.is_empty() {
-            by_email.entry(e).or_default().push(u);
-        }
-    }
-    let stored: HashMap<String, Contact> = store
-        .all_contacts()
-        .await?
-        .into_iter()
-        .map(|c| (c.id.clone(), c))
-        .collect();
     let mut seen: HashSet<String> = HashSet::new();
     let mut touched_partners: BTreeSet<String> = BTreeSet::new();
     let mut stale_lookups: Vec<ItemKey> = Vec::new();
@@ -75,6 +61,40 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun, force: bool) -> Result<Fetche
         }
     }
     let read = listed.len();
+    // What is stored: a full run reads every contact and user (it re-links
+    // them all and judges vanished ones); an incremental run reads only the
+    // listed contacts and the users their e-mails name (issue 17).
+    let (stored, users): (HashMap<String, Contact>, Vec<LmsUser>) = match run.mode {
+        Mode::Full => (
+            store
+                .all_contacts()
+                .await?
+                .into_iter()
+                .map(|c| (c.id.clone(), c))
+                .collect(),
+            store.all_users().await?,
+        ),
+        Mode::Incremental => {
+            let ids: Vec<String> = listed.iter().map(|u| u.id.clone()).collect();
+            let emails: BTreeSet<String> = listed
+                .iter()
+                .filter_map(|u| u.email.as_deref())
+                .map(normalize_email)
+                .filter(|e| !e.is_empty())
+                .collect();
+            (
+                stored_contacts(store, &ids).await?,
+                users_with(store, &emails).await?,
+            )
+        }
+    };
+    let mut by_email: HashMap<String, Vec<&LmsUser>> = HashMap::new();
+    for u in &users {
+        let e = normalize_email(&u.email);
+        if !e.is_empty() {
+            by_email.entry(e).or_default().push(u);
+        }
+    }
     let mut out: Vec<Contact> = Vec::new();
     {
         for u in listed {
@@ -117,8 +137,9 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun, force: bool) -> Result<Fetche
         }
     }
 
-    // Not in this run's pages: full runs deactivate the vanished; every run
-    // re-links by e-mail against the LMS users now stored.
+    // Not in this run's pages (full runs only: an incremental run read only
+    // the listed ones): the vanished are deactivated, and every contact is
+    // re-linked by e-mail against the LMS users now stored.
     let mut rest: Vec<Contact> = Vec::new();
     for c in stored.values().filter(|c| !seen.contains(&c.id)) {
         let mut n = c.clone();
@@ -207,4 +228,42 @@ async fn write_contacts<'c>(
         }
     }
     Ok((partners, changed))
+}
+
+/// The stored contacts of `ids` (one BatchGetItem per 100).
+async fn stored_contacts(
+    store: &portal_core::store::Store,
+    ids: &[String],
+) -> Result<HashMap<String, Contact>, SyncError> {
+    let keys: Vec<ItemKey> = ids
+        .iter()
+        .map(|id| ItemKey::new(keys::contact_pk(id), keys::PROFILE))
+        .collect();
+    Ok(store
+        .get_items_as::<Contact>(&keys)
+        .await?
+        .into_values()
+        .map(|c| (c.id.clone(), c))
+        .collect())
+}
+
+/// The LMS users with any of `emails` (a lookup Query per e-mail, then
+/// one BatchGetItem of their profiles).
+async fn users_with(
+    store: &portal_core::store::Store,
+    emails: &BTreeSet<String>,
+) -> Result<Vec<LmsUser>, SyncError> {
+    let mut keys = Vec::new();
+    for e in emails {
+        for link in store.lookup_email(e).await? {
+            if let Some(id) = link.user_id {
+                keys.push(ItemKey::new(keys::user_pk(&id), keys::PROFILE));
+            }
+        }
+    }
+    Ok(store
+        .get_items_as::<LmsUser>(&keys)
+        .await?
+        .into_values()
+        .collect())
 }
