@@ -165,9 +165,22 @@ pub async fn enrol_due(
     if failed == 0 {
         return Ok(Step::Done);
     }
+    // The run record keeps the error text: name the first failures there.
+    let listed: Vec<String> = failures
+        .iter()
+        .take(5)
+        .map(|f| {
+            format!(
+                "{} in {}: {}",
+                f["user_id"], f["certification"], f["message"]
+            )
+        })
+        .collect();
     let msg = format!(
-        "{failed} of {} recertification enrolment(s) failed; the next run retries them",
-        run.counts.processed - run.counts.unchanged
+        "{failed} of {} recertification enrolment(s) failed ({}{}); the next run retries them",
+        run.counts.processed - run.counts.unchanged,
+        listed.join("; "),
+        if failures.len() > 5 { "; …" } else { "" },
     );
     if enrolled == 0 {
         return Err(SyncError::Invalid(msg));
