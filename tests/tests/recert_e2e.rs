@@ -11,40 +11,13 @@ mod reports_support;
 
 use chrono::{DateTime, Duration, Months, Utc};
 use portal_core::clock::Clock;
-use portal_core::config::Secret;
-use portal_e2e::{TestEnv, TestEnvOptions};
 use portal_infra::sim::{FaultAction, Mutation, ScriptedFault, Server};
-use portal_reports::AppState;
 use portal_sync::{Mode, RunStatus, RunSummary, TaskName};
-use reports_support::{World, ADMIN, LINK_KEY};
+use reports_support::{small_world, World, ADMIN};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 const ADD_PEOPLE: &str = "POST /v2/groups/{id}/relationships/people";
-
-async fn small_world() -> World {
-    let env = TestEnv::start(TestEnvOptions {
-        accounts: Some(4),
-        ..Default::default()
-    })
-    .await
-    .expect("test env");
-    env.sync_all(Mode::Full).await;
-    let state = AppState::new(&env.config, env.store.clone())
-        .with_admin_token(ADMIN)
-        .with_link_key(Secret::new(LINK_KEY));
-    let server = portal_reports::local::spawn(state, "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("server");
-    let reference = env.reference();
-    World {
-        env,
-        server,
-        http: reqwest::Client::new(),
-        reference,
-        runs: Default::default(),
-    }
-}
 
 /// `lms-recert` with the business clock at `at`.
 async fn recert_on(w: &World, at: DateTime<Utc>) -> RunSummary {

@@ -71,6 +71,32 @@ pub async fn world() -> World {
     }
 }
 
+/// The `small` data set cut to a few partners (a full sync in seconds),
+/// synced, with the reports API served in-process (no task runner).
+pub async fn small_world() -> World {
+    let env = TestEnv::start(TestEnvOptions {
+        accounts: Some(4),
+        ..Default::default()
+    })
+    .await
+    .expect("test env");
+    env.sync_all(Mode::Full).await;
+    let state = AppState::new(&env.config, env.store.clone())
+        .with_admin_token(ADMIN)
+        .with_link_key(Secret::new(LINK_KEY));
+    let server = spawn(state, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("server");
+    let reference = env.reference();
+    World {
+        env,
+        server,
+        http: reqwest::Client::new(),
+        reference,
+        runs: Default::default(),
+    }
+}
+
 impl World {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server.url())
