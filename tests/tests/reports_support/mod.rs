@@ -58,6 +58,11 @@ pub async fn world() -> World {
         .with_link_key(Secret::new(LINK_KEY))
         .with_unsubscribe_key(Secret::new(UNSUB_KEY))
         .with_runner(Arc::new(runner));
+    serve(env, state, runs).await
+}
+
+/// The reports API over `state`, on a random local port.
+async fn serve(env: TestEnv, state: AppState, runs: Arc<Mutex<Vec<(String, RunMode)>>>) -> World {
     let server = spawn(state, "127.0.0.1:0".parse().unwrap())
         .await
         .expect("server");
@@ -84,17 +89,7 @@ pub async fn small_world() -> World {
     let state = AppState::new(&env.config, env.store.clone())
         .with_admin_token(ADMIN)
         .with_link_key(Secret::new(LINK_KEY));
-    let server = spawn(state, "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("server");
-    let reference = env.reference();
-    World {
-        env,
-        server,
-        http: reqwest::Client::new(),
-        reference,
-        runs: Default::default(),
-    }
+    serve(env, state, Arc::default()).await
 }
 
 impl World {
