@@ -9,12 +9,9 @@ mod reports_support;
 
 use std::collections::BTreeSet;
 
-use portal_core::config::Secret;
-use portal_e2e::{TestEnv, TestEnvOptions};
 use portal_infra::sim::Mutation;
-use portal_reports::AppState;
 use portal_sync::{Mode, TaskName};
-use reports_support::{World, ADMIN, LINK_KEY};
+use reports_support::{small_world, World, ADMIN};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -39,32 +36,6 @@ async fn row(
         .certs
         .into_iter()
         .find(|r| r.user_id == user && r.course_id == cert)
-}
-
-/// The `small` data set cut to a few partners (a full sync in seconds),
-/// synced, with the reports API served in-process.
-async fn small_world() -> World {
-    let env = TestEnv::start(TestEnvOptions {
-        accounts: Some(4),
-        ..Default::default()
-    })
-    .await
-    .expect("test env");
-    env.sync_all(Mode::Full).await;
-    let state = AppState::new(&env.config, env.store.clone())
-        .with_admin_token(ADMIN)
-        .with_link_key(Secret::new(LINK_KEY));
-    let server = portal_reports::local::spawn(state, "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("server");
-    let reference = env.reference();
-    World {
-        env,
-        server,
-        http: reqwest::Client::new(),
-        reference,
-        runs: Default::default(),
-    }
 }
 
 /// (user, course, NPCU) of the partner's rows that count.

@@ -21,15 +21,17 @@ async fn admin_operations() {
     let tasks = t["data"].as_array().unwrap();
     let names: std::collections::BTreeSet<&str> =
         tasks.iter().map(|t| t["task"].as_str().unwrap()).collect();
-    let want: std::collections::BTreeSet<&str> = portal_sync::TaskName::ALL
-        .iter()
-        .map(|t| t.as_str())
-        .collect();
+    let want: std::collections::BTreeSet<&str> =
+        portal_sync::TaskName::every().map(|t| t.as_str()).collect();
     assert_eq!(names, want, "one status per task");
     assert_eq!(tasks.len(), want.len());
     for task in tasks {
         assert_eq!(task["running"], false, "{task}");
-        assert!(task["last_run"].is_object(), "{task}");
+        // The world ran the sync chain; `lms-recert` has its own schedule.
+        let chained = portal_sync::TaskName::ALL
+            .iter()
+            .any(|t| task["task"] == t.as_str());
+        assert_eq!(task["last_run"].is_object(), chained, "{task}");
     }
     let runs = w
         .admin_json("/api/admin/tasks/lms-users/runs?limit=5")

@@ -284,6 +284,8 @@ fn schedules_send_payloads_the_handlers_know() {
         "crm-contacts",
         "crm-push",
     ];
+    // Tasks with a daily run only (no incremental form).
+    const DAILY_TASKS: [&str; 1] = ["lms-recert"];
     let t = template();
     let mut seen_sync = BTreeSet::new();
     let mut seen_jobs = BTreeSet::new();
@@ -308,7 +310,10 @@ fn schedules_send_payloads_the_handlers_know() {
                 serde_json::from_str(e["Properties"]["Input"].as_str().unwrap()).unwrap();
             if let Some(task) = input["task"].as_str() {
                 assert_eq!(name, "SyncStateMachine", "{event}");
-                assert!(TASKS.contains(&task), "{event}: unknown task {task}");
+                assert!(
+                    TASKS.contains(&task) || DAILY_TASKS.contains(&task),
+                    "{event}: unknown task {task}"
+                );
                 let mode = input["mode"].as_str().unwrap();
                 assert!(mode == "incremental" || mode == "full", "{event}: {mode}");
                 seen_sync.insert((task.to_string(), mode.to_string()));
@@ -325,6 +330,16 @@ fn schedules_send_payloads_the_handlers_know() {
                 "no {mode} schedule for {task}"
             );
         }
+    }
+    for task in DAILY_TASKS {
+        assert!(
+            seen_sync.contains(&(task.to_string(), "full".to_string())),
+            "no daily schedule for {task}"
+        );
+        assert!(
+            !seen_sync.contains(&(task.to_string(), "incremental".to_string())),
+            "{task} has no incremental form"
+        );
     }
     assert_eq!(
         seen_jobs,

@@ -190,6 +190,12 @@ async fn mail_user(
         let timeout = deps.settings.claim_timeout;
         match claims::claim(&deps.store, &key, run_id, now, timeout, keep).await? {
             ClaimOutcome::Claimed(claim) => {
+                // A certification with a recert course links to that course
+                // (where the holder renews); else to its own course.
+                let link = match lookups.recert_link(&c.row.course_id).await? {
+                    Some(l) => Some(l),
+                    None => c.row.permalink.clone(),
+                };
                 taken.push((claim, threshold_date(&c)));
                 lines.push(ReminderLine {
                     partner: partners.join(", "),
@@ -198,7 +204,7 @@ async fn mail_user(
                     expires_on: c.expiry.format("%Y-%m-%d").to_string(),
                     days_left: window::days_left(c.expiry, now),
                     expired: c.expiry <= now,
-                    link: c.row.permalink.clone(),
+                    link,
                     at_risk_partner: drops.as_ref().map(|(p, _)| p.clone()),
                     drops_below_on: drops.map(|(_, d)| d),
                 });

@@ -2,7 +2,10 @@
 //! due row itself: the user (deactivated?), the partner (active, tracked?),
 //! the opt-out record and the suppression record (`mail_events`). Each is
 //! read at most once per run: the user and the partner by GetItem, an
-//! address's opt-out and suppression together by one BatchGetItem.
+//! address's opt-out and suppression together by one BatchGetItem. The
+//! recertification link of a certification comes from its definition's
+//! recert course (definitions: one Query per run, on first need; the
+//! course: one GetItem).
 
 use std::collections::HashMap;
 
@@ -17,6 +20,10 @@ pub(crate) struct Lookups<'a> {
     users: HashMap<String, Option<LmsUser>>,
     partners: HashMap<String, Option<Partner>>,
     addresses: HashMap<String, AddressBlocks>,
+    /// Certification id → its recert course id (definitions naming one).
+    recert_courses: Option<HashMap<String, String>>,
+    /// Course id → permalink.
+    permalinks: HashMap<String, Option<String>>,
 }
 
 impl<'a> Lookups<'a> {
@@ -26,7 +33,40 @@ impl<'a> Lookups<'a> {
             users: HashMap::new(),
             partners: HashMap::new(),
             addresses: HashMap::new(),
+            recert_courses: None,
+            permalinks: HashMap::new(),
         }
+    }
+
+    /// The permalink of the recert course of `certification` when its
+    /// definition names one (the course the holder was or will be enrolled
+    /// in by the sync's `lms-recert`), else `None`.
+    pub(crate) async fn recert_link(&mut self, certification: &str) -> Result<Option<String>> {
+        if self.recert_courses.is_none() {
+            let defs = self.store.all_definitions().await?;
+            self.recert_courses = Some(
+                defs.into_iter()
+                    .filter_map(|d| d.recert_course_id.map(|c| (d.id, c)))
+                    .collect(),
+            );
+        }
+        let Some(course) = self
+            .recert_courses
+            .as_ref()
+            .and_then(|m| m.get(certification))
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        if !self.permalinks.contains_key(&course) {
+            let link = self
+                .store
+                .get_course(&course)
+                .await?
+                .and_then(|c| c.permalink);
+            self.permalinks.insert(course.clone(), link);
+        }
+        Ok(self.permalinks.get(&course).cloned().flatten())
     }
 
     /// `Some(reason)` when the user must not be mailed. A user without a

@@ -48,6 +48,7 @@ pub mod local;
 pub mod offload;
 pub mod paged;
 pub mod programs;
+pub mod recert;
 pub mod refresh;
 pub mod render;
 pub mod routes;

@@ -55,6 +55,8 @@ struct DefinitionBody {
     category: Option<String>,
     #[serde(default)]
     recert_course_id: Option<String>,
+    #[serde(default)]
+    recert_group_id: Option<String>,
     #[serde(default = "default_recert_days")]
     recert_days_before: u32,
     #[serde(default)]
@@ -96,6 +98,10 @@ async fn definition(
             .recert_course_id
             .map(|c| c.trim().to_string())
             .filter(|c| !c.is_empty()),
+        recert_group_id: b
+            .recert_group_id
+            .map(|g| g.trim().to_string())
+            .filter(|g| !g.is_empty()),
         recert_days_before: b.recert_days_before,
         requires_approval: b.requires_approval,
         updated_at: Some(state.clock.now()),

@@ -147,6 +147,7 @@ pub(crate) const REPORTS: &[&str] = &[
     "lms-users-not-in-crm",
     "group-audit",
     "tracking",
+    "recertifications",
 ];
 
 fn report_label(name: &str) -> &'static str {
@@ -168,6 +169,7 @@ fn report_label(name: &str) -> &'static str {
         "lms-users-not-in-crm" => "/api/reports/lms-users-not-in-crm",
         "group-audit" => "/api/reports/group-audit",
         "tracking" => "/api/reports/tracking",
+        "recertifications" => "/api/reports/recertifications",
         _ => "/api/reports/(unknown)",
     }
 }
@@ -428,6 +430,20 @@ pub(crate) async fn report(state: &AppState, req: &Request, name: &str) -> ApiRe
                 serde_json::to_value(&page).map_err(|e| ApiError::Internal(e.to_string()))?;
             v["status_counts"] = serde_json::json!(counts);
             Ok(http::json(StatusCode::OK, &v))
+        }
+        // Issue 16: recertification enrolments (`crate::recert`).
+        "recertifications" => {
+            let q = params::parse(
+                &pairs,
+                &spec::<crate::recert::Row>(crate::recert::EXTRA_PARAMS),
+            )?;
+            let summaries = state.store.all_summaries().await?;
+            let scored = visible(state, &grant, &summaries, &q);
+            respond(
+                name,
+                crate::recert::rows(state, &scored, &q, &pairs).await?,
+                &q,
+            )
         }
         "tier-at-risk" => {
             let q = params::parse(&pairs, &spec::<TierAtRiskRow>(&["days"]))?;

@@ -17,6 +17,7 @@ pub const TASKS: &[&str] = &[
     "crm-partners",
     "crm-contacts",
     "crm-push",
+    "lms-recert",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -21,6 +21,8 @@ pub enum TaskName {
     LmsEnrollments,
     #[serde(rename = "crm-push")]
     CrmPush,
+    #[serde(rename = "lms-recert")]
+    LmsRecert,
 }
 
 impl TaskName {
@@ -39,6 +41,16 @@ impl TaskName {
         TaskName::CrmPush,
     ];
 
+    /// Tasks outside the sync chain: scheduled on their own (daily), run
+    /// on demand by name, never part of `all` (recertification enrolment
+    /// writes to the LMS and reads only the stored certifications).
+    pub const OWN_SCHEDULE: [TaskName; 1] = [TaskName::LmsRecert];
+
+    /// Every task: the chain, then the ones with their own schedule.
+    pub fn every() -> impl Iterator<Item = TaskName> {
+        TaskName::ALL.into_iter().chain(TaskName::OWN_SCHEDULE)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             TaskName::LmsUsers => "lms-users",
@@ -48,6 +60,7 @@ impl TaskName {
             TaskName::CrmContacts => "crm-contacts",
             TaskName::LmsEnrollments => "lms-enrollments",
             TaskName::CrmPush => "crm-push",
+            TaskName::LmsRecert => "lms-recert",
         }
     }
 }
@@ -62,14 +75,12 @@ impl FromStr for TaskName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim().to_ascii_lowercase().replace('_', "-");
-        TaskName::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown task '{s}' (expected one of: all, {})",
-                    TaskName::ALL.map(TaskName::as_str).join(", ")
-                )
-            })
+        TaskName::every().find(|t| t.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = TaskName::every().map(TaskName::as_str).collect();
+            format!(
+                "unknown task '{s}' (expected one of: all, {})",
+                names.join(", ")
+            )
+        })
     }
 }

@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use super::world::World;
 use super::SimError;
 use crate::datagen::{
-    dates, Membership, MembershipAttributes, MembershipRelationships, Person, PersonAttributes,
-    PrmRecord, ToOne, Transcript, TranscriptAttributes,
+    dates, Group, GroupAttributes, Membership, MembershipAttributes, MembershipRelationships,
+    Person, PersonAttributes, PrmRecord, ToOne, Transcript, TranscriptAttributes,
 };
 
 /// Validity the LMS applies when it stamps `expires_at` on a completion made
@@ -54,6 +54,14 @@ pub enum Mutation {
         last_name: String,
         #[serde(default)]
         group_id: Option<String>,
+    },
+    /// New group (not a partner's) with these courses assigned: adding a
+    /// person to it enrols them in each (the LMS's enrolment route, see
+    /// `add_member`). Outcome id = the group id.
+    AddGroup {
+        name: String,
+        #[serde(default)]
+        course_ids: Vec<String>,
     },
     AddMember {
         group_id: String,
@@ -218,6 +226,27 @@ pub(crate) fn apply(w: &mut World, m: Mutation) -> Result<MutationOutcome, SimEr
             if let Some(g) = group_id {
                 add_member(w, &g, &id, &stamp)?;
             }
+            created = Some(id);
+        }
+        Mutation::AddGroup { name, course_ids } => {
+            for c in &course_ids {
+                if !w.data.courses.iter().any(|x| &x.id == c) {
+                    return Err(not_found("course", c));
+                }
+            }
+            let id = new_uuid(w);
+            w.data.groups.push(Group {
+                id: id.clone(),
+                kind: "groups".into(),
+                attributes: GroupAttributes {
+                    name,
+                    description: None,
+                    user_count: 0,
+                    created_at: stamp.clone(),
+                    updated_at: stamp.clone(),
+                },
+            });
+            w.group_courses.insert(id.clone(), course_ids);
             created = Some(id);
         }
         Mutation::AddMember {
@@ -534,7 +563,32 @@ pub(crate) fn add_member(
     g.user_count = count;
     g.updated_at = stamp.to_string();
     person_mut(w, person_id)?.attributes.updated_at = stamp.to_string();
+    enrol_in_group_courses(w, group_id, person_id, stamp)?;
     Ok(id)
+}
+
+/// Joining a group enrols the person in the group's assigned courses: each
+/// gets an `enrolled` record stamped now. A record they had of the course
+/// starts over (enrolling resets progress, as the LMS does), which is why
+/// the portal enrols once per expiry.
+fn enrol_in_group_courses(
+    w: &mut World,
+    group_id: &str,
+    person_id: &str,
+    stamp: &str,
+) -> Result<(), SimError> {
+    let courses = w.group_courses.get(group_id).cloned().unwrap_or_default();
+    for c in &courses {
+        let rec = transcript_entry(w, person_id, c, stamp, true)?;
+        let a = &mut rec.attributes;
+        a.progress_status = "enrolled".into();
+        a.enrolled_at = Some(stamp.to_string());
+        a.started_at = None;
+        a.completed_at = None;
+        a.expires_at = None;
+        a.score = None;
+    }
+    Ok(())
 }
 
 pub(crate) fn remove_member(

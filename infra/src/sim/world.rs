@@ -1,6 +1,7 @@
 //! The simulated sources' data: the generated data set as the servers
 //! serve and mutate it, and their clock.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -18,6 +19,10 @@ pub(crate) struct World {
     clock_set_at: Instant,
     /// Mints ids for records created by mutations / POSTs.
     pub id_rng: ChaCha8Rng,
+    /// Courses assigned to a group (group id → course ids): adding a person
+    /// to the group enrols them in these (docs/source-contract.md,
+    /// "Enrolling in a course"). Generated groups have none.
+    pub group_courses: BTreeMap<String, Vec<String>>,
 }
 
 impl World {
@@ -28,6 +33,7 @@ impl World {
             clock_base: clock,
             clock_set_at: Instant::now(),
             id_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5157_1d5e_ed00_0001),
+            group_courses: BTreeMap::new(),
         }
     }
 

@@ -68,6 +68,11 @@ pub struct CertDefinition {
     /// Course the holder is enrolled in before expiry; completing it
     /// renews the certification.
     pub recert_course_id: Option<String>,
+    /// LMS group that has the recert course assigned: Northpass enrols a
+    /// person in a course by adding them to such a group
+    /// (docs/source-contract.md, "Enrolling in a course"). Set exactly
+    /// when `recert_course_id` is.
+    pub recert_group_id: Option<String>,
     pub recert_days_before: u32,
     /// A complete certification shows *Admin review* (and does not count)
     /// until staff approve it (manual status `active`).
@@ -87,6 +92,7 @@ impl Default for CertDefinition {
             npcu: 0,
             category: None,
             recert_course_id: None,
+            recert_group_id: None,
             recert_days_before: DEFAULT_RECERT_DAYS_BEFORE,
             requires_approval: false,
             updated_at: None,

@@ -10,6 +10,7 @@
 //! | [`history`] | one partner's daily history (stored or reconstructed) |
 //! | [`trends`] | trends per period, recent certifications, popular courses |
 //! | [`audit`] | inactive users, LMS users not in the CRM, the group audit |
+//! | [`recert`] | recertification enrolments and their outcome |
 //!
 //! The HTTP function (`functions/reports`) reads the store, calls these, and
 //! encodes the result (JSON / CSV / XLSX); keeping the logic here makes every
@@ -20,6 +21,7 @@ pub mod dashboard;
 pub mod forecast;
 pub mod history;
 pub mod params;
+pub mod recert;
 pub mod rows;
 pub mod table;
 pub mod tracking;

@@ -18,6 +18,7 @@
 //! | [`rows`] | dashboard certification rows |
 //! | [`history`] | a day's numbers: snapshot of a view, or reconstructed from dates |
 //! | [`programs`] | multi-course certifications, manual statuses and their precedence |
+//! | [`recert`] | when a recertification enrolment is due, and its outcome |
 //! | [`forecast`] | NPCU on future dates, the drop below tier, the renewals that prevent it |
 
 pub mod category;
@@ -29,6 +30,7 @@ pub mod matching;
 pub mod members;
 pub mod npcu;
 pub mod programs;
+pub mod recert;
 pub mod renewal;
 pub mod rows;
 pub mod status;

@@ -143,6 +143,24 @@ pub fn check_definition(d: &CertDefinition) -> Result<(), DefinitionError> {
             ));
         }
     }
+    match (&d.recert_course_id, &d.recert_group_id) {
+        (Some(_), None) => {
+            return Err(bad(
+                "recert_group_id",
+                "required with recert_course_id: the LMS enrols through a group that has the course assigned",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(bad(
+                "recert_group_id",
+                "only with recert_course_id (the course the group enrols in)",
+            ))
+        }
+        (_, Some(g)) if g.trim().is_empty() || g.contains('#') => {
+            return Err(bad("recert_group_id", format!("'{g}' is not a group id")));
+        }
+        _ => {}
+    }
     if d.recert_days_before == 0 || d.recert_days_before > MAX_RECERT_DAYS {
         return Err(bad(
             "recert_days_before",

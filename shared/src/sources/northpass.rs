@@ -31,6 +31,8 @@ use crate::retry::RetryPolicy;
 
 pub const SOURCE: &str = "northpass";
 
+/// Course enrolment through a group (`enrol.rs` next to this file).
+mod enrol;
 /// Webhook payloads (pure parsing; `hooks.rs` next to this file).
 pub mod hooks;
 

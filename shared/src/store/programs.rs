@@ -53,6 +53,10 @@ pub struct RecertEnrolment {
     /// The day it became due (`expires_at - recert_days_before`).
     pub due_on: Option<DateTime<Utc>>,
     pub enrolled_at: Option<DateTime<Utc>>,
+    /// Set with `enrolled_at`: the condition of
+    /// [`Store::record_recert_enrolment`] (a boolean compares the same in
+    /// every DynamoDB implementation, a null does not).
+    pub done: bool,
     pub attempts: u32,
     pub error: Option<String>,
 }
@@ -190,8 +194,44 @@ impl Store {
         .await
     }
 
+    /// Every enrolment of one person's certification, one per expiry it was
+    /// made for (one Query on their partition).
+    pub async fn recert_enrolments_of(
+        &self,
+        user_id: &str,
+        certification: &str,
+    ) -> Result<Vec<RecertEnrolment>> {
+        let items = self
+            .query(&super::QuerySpec::partition(keys::recert_pk(
+                user_id,
+                certification,
+            )))
+            .await?;
+        Ok(serde_dynamo::from_items(items)?)
+    }
+
     pub async fn put_recert_enrolment(&self, r: &RecertEnrolment) -> Result<()> {
         self.put(recert_item(r)?).await
+    }
+
+    /// Writes an enrolment (or a failed attempt) unless one that is done is
+    /// stored for the same (person, certification, expiry): `Ok(false)`
+    /// then, and nothing changes. So a done enrolment is never overwritten,
+    /// whatever runs race.
+    pub async fn record_recert_enrolment(&self, r: &RecertEnrolment) -> Result<bool> {
+        let written = self
+            .put_conditional(
+                recert_item(r)?,
+                "attribute_not_exists(#pk) OR #done = :f",
+                &[("#pk", super::schema::PK), ("#done", "done")],
+                &[(":f", AttributeValue::Bool(false))],
+            )
+            .await;
+        match written {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -58,6 +58,11 @@ pub async fn world() -> World {
         .with_link_key(Secret::new(LINK_KEY))
         .with_unsubscribe_key(Secret::new(UNSUB_KEY))
         .with_runner(Arc::new(runner));
+    serve(env, state, runs).await
+}
+
+/// The reports API over `state`, on a random local port.
+async fn serve(env: TestEnv, state: AppState, runs: Arc<Mutex<Vec<(String, RunMode)>>>) -> World {
     let server = spawn(state, "127.0.0.1:0".parse().unwrap())
         .await
         .expect("server");
@@ -69,6 +74,22 @@ pub async fn world() -> World {
         reference,
         runs,
     }
+}
+
+/// The `small` data set cut to a few partners (a full sync in seconds),
+/// synced, with the reports API served in-process (no task runner).
+pub async fn small_world() -> World {
+    let env = TestEnv::start(TestEnvOptions {
+        accounts: Some(4),
+        ..Default::default()
+    })
+    .await
+    .expect("test env");
+    env.sync_all(Mode::Full).await;
+    let state = AppState::new(&env.config, env.store.clone())
+        .with_admin_token(ADMIN)
+        .with_link_key(Secret::new(LINK_KEY));
+    serve(env, state, Arc::default()).await
 }
 
 impl World {

@@ -164,6 +164,13 @@ pub const REPORT_PAGES: &[ReportInfo] = &[
         &["status", "certification"],
         portal_core::reports::tracking::TrackingRow::COLUMNS,
     ),
+    info(
+        "recertifications",
+        "Recertifications",
+        "Holders enrolled in a recertification course before their certification expires, and whether they completed it.",
+        &["outcome", "certification"],
+        portal_core::reports::recert::RecertRow::COLUMNS,
+    ),
     ReportInfo {
         partner_filters: false,
         admin_only: true,
@@ -376,6 +383,7 @@ const STATUSES: &[&str] = &[
 ];
 
 const BY: &[&str] = &["month", "week"];
+const OUTCOMES: &[&str] = &["", "enrolled", "completed", "expired"];
 const GROUPS: &[&str] = &["", "region", "tier", "owner", "category"];
 
 pub async fn page(
@@ -483,6 +491,7 @@ pub async fn page(
             "by" => ("Period", BY),
             "group" => ("Group by", GROUPS),
             "periods" => ("Periods", &[][..]),
+            "outcome" => ("Outcome", OUTCOMES),
             _ => continue,
         };
         filters.push(Filter {

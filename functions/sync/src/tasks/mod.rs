@@ -10,6 +10,7 @@ pub(crate) mod enrollments;
 mod groups;
 mod partners;
 mod push;
+mod recert;
 mod users;
 
 use chrono::{DateTime, Utc};
@@ -78,6 +79,7 @@ pub async fn run(
                 enrollments::fetch(deps, run, &cursor, &budget, now).await?
             }
             TaskName::CrmPush => return push::push(deps, run, now).await.map(|()| Step::Done),
+            TaskName::LmsRecert => return recert::enrol_due(deps, run, now).await,
         };
         match r {
             Fetched::Done(t) => t,

@@ -242,6 +242,27 @@ fn definition_checks_name_the_field() {
         }),
         "recert_course_id"
     );
+    // The recert course and its enrolling group go together.
+    assert_eq!(
+        field(CertDefinition {
+            recert_course_id: Some("r".into()),
+            ..ok.clone()
+        }),
+        "recert_group_id"
+    );
+    assert_eq!(
+        field(CertDefinition {
+            recert_group_id: Some("g".into()),
+            ..ok.clone()
+        }),
+        "recert_group_id"
+    );
+    let with_recert = CertDefinition {
+        recert_course_id: Some("r".into()),
+        recert_group_id: Some("g".into()),
+        ..ok.clone()
+    };
+    assert_eq!(check_definition(&with_recert), Ok(()));
     assert_eq!(
         field(CertDefinition {
             name: " ".into(),
