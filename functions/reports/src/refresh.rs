@@ -39,7 +39,8 @@ pub async fn recompute_partner(
     state: &AppState,
     partner_id: &str,
 ) -> Result<Option<PartnerSummary>, ApiError> {
-    let inputs = StoreInputs::new(&state.store);
+    // An admin's change lands whole: one transaction when it fits.
+    let inputs = StoreInputs::new(&state.store).atomic();
     let settings = RuleSettings {
         categories: &state.categories,
         default_validity_months: state.default_validity_months,

@@ -175,7 +175,6 @@ pub async fn mark_for_refetch(
                 user_id: id.clone(),
                 joined: true,
                 queued_at: Some(now),
-                ..Default::default()
             })
             .collect(),
     )

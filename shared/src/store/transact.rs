@@ -35,14 +35,16 @@ pub enum Landing {
 
 impl Store {
     /// Writes `puts`, deletes `deletes` and writes `last` (the item that
-    /// describes them) together: one transaction when it fits, else the
-    /// rows first and `last` after them (see the module docs). Every item
-    /// of `puts` is taken as changed: the caller diffed.
+    /// describes them) together: with `atomic`, one transaction when it
+    /// fits; else (or when it does not fit) the rows first and `last` after
+    /// them (see the module docs). Every item of `puts` is taken as
+    /// changed: the caller diffed.
     pub async fn write_together(
         &self,
         puts: Vec<StoreItem>,
         deletes: Vec<ItemKey>,
         last: Option<StoreItem>,
+        atomic: bool,
     ) -> Result<(WriteStats, Landing)> {
         let mut stats = WriteStats::default();
         if let Some(last) = last {

@@ -20,6 +20,7 @@ use crate::link::relink_partners;
 use crate::markers::mark_for_refetch;
 use crate::snapshot::active_groups;
 use crate::write::put_counted;
+use portal_core::recompute::affected::partners_of_groups;
 
 pub async fn fetch(
     deps: &Deps,
@@ -220,20 +221,4 @@ async fn apply_memberships(
         mark_for_refetch(store, &ids, deps.config.clock.now()).await?;
     }
     Ok(true)
-}
-
-async fn partners_of_groups(
-    store: &portal_core::store::Store,
-    groups: &BTreeSet<String>,
-) -> Result<Vec<String>, SyncError> {
-    if groups.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(store
-        .all_partners()
-        .await?
-        .into_iter()
-        .filter(|p| p.lms_group_id.as_ref().is_some_and(|g| groups.contains(g)))
-        .map(|p| p.id)
-        .collect())
 }
