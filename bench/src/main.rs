@@ -1,8 +1,10 @@
 //! `portal-bench`: runs the benchmarks of issue 8 and writes the results.
 //!
 //! ```text
-//! portal-bench run [--quick] [--command "scripts/bench.sh --quick"]
+//! portal-bench run [--quick] [--only history,hooks] [--command "scripts/bench.sh --quick"]
 //! ```
+//! `--only` measures some sections and keeps the others from the previous
+//! `bench/results/<mode>.json` (marked with the run that measured them).
 //! Normally started by `scripts/bench.sh`, which builds what is needed first.
 
 use std::path::PathBuf;
@@ -12,6 +14,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 use portal_bench::results::{f, Machine, Results, Row, Section};
+use portal_bench::select::{Part, Selection};
 use portal_bench::sync as bench_sync;
 use portal_bench::{artefacts, cost, enroll, reads};
 use portal_core::config::Config;
@@ -44,6 +47,18 @@ struct RunArgs {
     /// Small data and subsets: finishes in a few minutes.
     #[arg(long)]
     quick: bool,
+    /// Measure only these sections (comma-separated: enroll, sync, reads,
+    /// compute, artefacts, cost, history, hooks); the others are kept from
+    /// the previous results file of the mode. Parts that read the synced
+    /// table run the initial full sync first either way.
+    #[arg(long)]
+    only: Option<String>,
+    /// Webhook measurement: completions per path (default: 5 quick, 10 full).
+    #[arg(long)]
+    hook_completions: Option<usize>,
+    /// Webhook measurement: seconds between two completions.
+    #[arg(long, default_value_t = 2.0)]
+    hook_gap_s: f64,
     /// The command line recorded in the results (what a reader re-runs).
     #[arg(long, default_value = "scripts/bench.sh")]
     command: String,
@@ -117,11 +132,30 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let machine = Machine::probe();
     let mode = if a.quick { "quick" } else { "full" };
+    let sel = Selection::parse(a.only.as_deref())?;
+    // A partial run merges into the file it replaces: read it once, before
+    // the first save overwrites it.
+    let previous = match sel.partial() {
+        Some(_) => read_results(&a.results_dir.join(format!("{mode}.json")))?,
+        None => None,
+    };
     let mut sections: Vec<Section> = Vec::new();
     let exe = std::env::current_exe()?;
     let save = |sections: &[Section], next: Option<&str>| {
-        save_progress(&a, mode, &machine, started, sections, next)
+        save_progress(
+            &Run {
+                a: &a,
+                mode,
+                machine: &machine,
+                started,
+                sel: &sel,
+                previous: previous.as_ref(),
+            },
+            sections,
+            next,
+        )
     };
+    tracing::info!(sections = %sel, "benchmark run");
 
     // One data set and one pair of simulators for the whole run; the
     // simulator clock starts at the as-of day like the team's harness.
@@ -142,31 +176,36 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
         secs = t.elapsed().as_secs_f64(),
         "data set generated"
     );
-    let sims = Sims::start(SimConfig::new(dataset.clone())).await?;
 
     // --- 1. enrollment fetch vs the replaced program -----------------------
-    let n10 = a.users_at_10.unwrap_or(if a.quick { 60 } else { 200 });
-    let n100 = a.users_at_100.unwrap_or(if a.quick { 250 } else { 1000 });
-    let mut scenarios = Vec::new();
-    for (limit, n) in [(10.0, n10), (100.0, n100)] {
-        let ids = enroll::partner_user_subset(&dataset, n);
-        anyhow::ensure!(
-            ids.len() == n,
-            "data set has only {} partner users, asked for {n}",
-            ids.len()
-        );
-        let sc = enroll::scenario(&sims, &ids, limit).await?;
-        print_scenario(&sc);
-        scenarios.push(sc);
+    if sel.has(Part::Enroll) {
+        let sims = Sims::start(SimConfig::new(dataset.clone())).await?;
+        let n10 = a.users_at_10.unwrap_or(if a.quick { 60 } else { 200 });
+        let n100 = a.users_at_100.unwrap_or(if a.quick { 250 } else { 1000 });
+        let mut scenarios = Vec::new();
+        for (limit, n) in [(10.0, n10), (100.0, n100)] {
+            let ids = enroll::partner_user_subset(&dataset, n);
+            anyhow::ensure!(
+                ids.len() == n,
+                "data set has only {} partner users, asked for {n}",
+                ids.len()
+            );
+            let sc = enroll::scenario(&sims, &ids, limit).await?;
+            print_scenario(&sc);
+            scenarios.push(sc);
+        }
+        let mut s1 = enroll::section(&scenarios, &[(10.0, 1.7), (100.0, 15.0)]);
+        s1.notes.push(format!(
+            "Data set: {data_label}, seed 7, as of {}.",
+            as_of()
+        ));
+        sections.push(s1);
+        save(&sections, Some("the whole sync (§2)"))?;
+        sims.shutdown().await;
     }
-    let mut s1 = enroll::section(&scenarios, &[(10.0, 1.7), (100.0, 15.0)]);
-    s1.notes.push(format!(
-        "Data set: {data_label}, seed 7, as of {}.",
-        as_of()
-    ));
-    sections.push(s1);
-    save(&sections, Some("the whole sync (§2)"))?;
-    sims.shutdown().await;
+    if !sel.needs_world() {
+        return finish(&sections, save(&sections, None)?, &a);
+    }
 
     // --- 2 + 3. whole sync, incremental, unchanged -------------------------
     let mut dataset = dataset;
@@ -189,7 +228,8 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
         std::process::id(),
         chrono::Utc::now().timestamp()
     );
-    let store = Store::from_sdk_config(&emulator.sdk_config().await, table.clone());
+    let sdk = emulator.sdk_config().await;
+    let store = Store::from_sdk_config(&sdk, table.clone());
     store.create_table().await?;
     sims.set_options(
         Server::Northpass,
@@ -210,136 +250,235 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
         env.push(("PORTAL_NOW".into(), sims.now().to_rfc3339()));
         env
     };
-    tracing::info!("whole sync (full) in a child process");
-    let full = bench_sync::run_child(&exe, Mode::Full, &env_now(&sims), &sims).await?;
-    println!(
-        "whole sync full: {:.1}s, {} source requests, peak RSS {} MB",
-        full.child.wall_s,
-        full.source_requests,
-        full.child.peak_rss_kb / 1024
-    );
-    sections.push(bench_sync::section_whole(&full, data_label, SYNC_LIMIT));
-    save(
-        &sections,
-        Some("the incremental and unchanged re-syncs (§3)"),
-    )?;
-    let mut partner_users: Vec<String> = store
-        .all_cert_rows()
-        .await?
-        .into_iter()
-        .map(|r| r.row.user_id)
-        .collect();
-    partner_users.sort();
-    partner_users.dedup();
-    let change = bench_sync::apply_one_percent(&sims, &partner_users)?;
-    tracing::info!(?change, "incremental sync after the change");
-    let incr = bench_sync::run_child(&exe, Mode::Incremental, &env_now(&sims), &sims).await?;
-    tracing::info!("unchanged re-sync");
-    let unchanged = bench_sync::run_child(&exe, Mode::Incremental, &env_now(&sims), &sims).await?;
-    // What the nightly full runs cost: a full re-sync of a table the day's
-    // incremental runs kept up to date (not the initial load).
-    tracing::info!("full re-sync of the synced table");
-    let steady_full = bench_sync::run_child(&exe, Mode::Full, &env_now(&sims), &sims).await?;
-    sections.push(bench_sync::section_incremental(
-        &full,
-        &bench_sync::Resyncs {
-            incremental: &incr,
-            unchanged: &unchanged,
-            steady_full: &steady_full,
-        },
-        &change,
-    ));
-    save(&sections, Some("the reads (§4)"))?;
-
-    // --- 4. reads ------------------------------------------------------------
-    let now = sims.now();
-    let cfg_env: std::collections::HashMap<String, String> = env_now(&sims).into_iter().collect();
-    let config = Config::from_lookup(|k| cfg_env.get(k).cloned())?;
-    let reads = match reads::measure(&config, &store, now, 3).await {
-        Ok(r) => {
-            sections.push(reads::section(&r, data_label));
-            Some(r)
-        }
-        Err(e) => {
-            let mut s4 = Section::new("4", "Reads per report route, dashboard and reminder run");
-            s4.rows.push(Row::not_run(
-                "report / dashboard / reminder reads",
-                "see issue",
-                format!("failed: {e:#}"),
-            ));
-            sections.push(s4);
-            None
-        }
+    let config_now = || -> anyhow::Result<Config> {
+        let env: std::collections::HashMap<String, String> = env_now(&sims).into_iter().collect();
+        Ok(Config::from_lookup(|k| env.get(k).cloned())?)
     };
-    match portal_bench::items::largest(&store).await {
-        Ok(sizes) => sections.push(portal_bench::items::section(&sizes, data_label)),
-        Err(e) => tracing::warn!("largest items not measured: {e:#}"),
+    let mut full = None;
+    let mut resyncs = None;
+    if sel.needs_synced_table() {
+        tracing::info!("whole sync (full) in a child process");
+        let m = bench_sync::run_child(&exe, Mode::Full, &env_now(&sims), &sims).await?;
+        println!(
+            "whole sync full: {:.1}s, {} source requests, peak RSS {} MB",
+            m.child.wall_s,
+            m.source_requests,
+            m.child.peak_rss_kb / 1024
+        );
+        if sel.has(Part::Sync) {
+            sections.push(bench_sync::section_whole(&m, data_label, SYNC_LIMIT));
+            save(
+                &sections,
+                Some("the incremental and unchanged re-syncs (§3)"),
+            )?;
+        }
+        full = Some(m);
     }
-    // The table as the handlers read it, for the compute-time benches.
-    let bench_data = portal_bench::compute::BenchData {
-        label: data_label.to_string(),
-        now,
-        warning_days: config.warning_days,
-        tiers: config.tiers.clone(),
-        summaries: store.all_summaries().await?,
-        cert_rows: store
+    if let (true, Some(full)) = (sel.has(Part::Sync), full.as_ref()) {
+        let mut partner_users: Vec<String> = store
             .all_cert_rows()
             .await?
             .into_iter()
-            .map(|r| (r.partner_id, r.row))
-            .collect(),
-        contacts: store.all_contacts().await?,
-        users: store.all_users().await?,
-        partners: store.all_partners().await?,
-    };
-    sections.push(compute_section(&a, mode, &bench_data)?);
+            .map(|r| r.row.user_id)
+            .collect();
+        partner_users.sort();
+        partner_users.dedup();
+        let change = bench_sync::apply_one_percent(&sims, &partner_users)?;
+        tracing::info!(?change, "incremental sync after the change");
+        let incr = bench_sync::run_child(&exe, Mode::Incremental, &env_now(&sims), &sims).await?;
+        tracing::info!("unchanged re-sync");
+        let unchanged =
+            bench_sync::run_child(&exe, Mode::Incremental, &env_now(&sims), &sims).await?;
+        // What the nightly full runs cost: a full re-sync of a table the day's
+        // incremental runs kept up to date (not the initial load).
+        tracing::info!("full re-sync of the synced table");
+        let steady_full = bench_sync::run_child(&exe, Mode::Full, &env_now(&sims), &sims).await?;
+        sections.push(bench_sync::section_incremental(
+            full,
+            &bench_sync::Resyncs {
+                incremental: &incr,
+                unchanged: &unchanged,
+                steady_full: &steady_full,
+            },
+            &change,
+        ));
+        save(&sections, Some("the reads (§4)"))?;
+        resyncs = Some((incr, steady_full));
+    }
 
-    // --- 5. artefacts ------------------------------------------------------
-    let cold = cold_starts(&a, &base_env)
-        .await
-        .map_err(|e| format!("{e:#}"));
-    sections.push(artefacts::section(&a.sizes_file, &a.sizes_provenance, cold));
+    // --- 4. reads ------------------------------------------------------------
+    let now = sims.now();
+    let config = config_now()?;
+    let mut reads = None;
+    if sel.has(Part::Reads) {
+        match reads::measure(&config, &store, now, 3).await {
+            Ok(r) => {
+                sections.push(reads::section(&r, data_label));
+                reads = Some(r);
+            }
+            Err(e) => {
+                let mut s4 =
+                    Section::new("4", "Reads per report route, dashboard and reminder run");
+                s4.rows.push(Row::not_run(
+                    "report / dashboard / reminder reads",
+                    "see issue",
+                    format!("failed: {e:#}"),
+                ));
+                sections.push(s4);
+            }
+        };
+        match portal_bench::items::largest(&store).await {
+            Ok(sizes) => sections.push(portal_bench::items::section(&sizes, data_label)),
+            Err(e) => tracing::warn!("largest items not measured: {e:#}"),
+        }
+        save(&sections, Some("the compute times (§4b)"))?;
+    }
+    if sel.has(Part::Compute) {
+        // The table as the handlers read it, for the compute-time benches.
+        let bench_data = portal_bench::compute::BenchData {
+            label: data_label.to_string(),
+            now,
+            warning_days: config.warning_days,
+            tiers: config.tiers.clone(),
+            summaries: store.all_summaries().await?,
+            cert_rows: store
+                .all_cert_rows()
+                .await?
+                .into_iter()
+                .map(|r| (r.partner_id, r.row))
+                .collect(),
+            contacts: store.all_contacts().await?,
+            users: store.all_users().await?,
+            partners: store.all_partners().await?,
+        };
+        sections.push(compute_section(&a, mode, &bench_data)?);
+        save(&sections, Some("the history reads and storage (§7)"))?;
+    }
 
-    // --- 6. monthly cost ---------------------------------------------------
+    // --- 7. history, tier-at-risk, trends (issue 15) ---------------------------
+    if sel.has(Part::History) {
+        let t = Instant::now();
+        sections.push(
+            match portal_bench::history::measure(&config, &store, now).await {
+                Ok(h) => portal_bench::history::section(&h, data_label),
+                Err(e) => not_run(
+                    "7",
+                    "History snapshot, tier-at-risk and trends (issue 15)",
+                    &e,
+                ),
+            },
+        );
+        tracing::info!(secs = t.elapsed().as_secs_f64(), "history measured");
+        save(&sections, Some("the webhooks (§8)"))?;
+    }
+
+    // --- 8. webhooks (issue 20) -------------------------------------------------
     let template = std::fs::read_to_string(&a.template)
         .with_context(|| format!("reading {}", a.template.display()))?;
     let events = cost::scheduled_events(&template)?;
-    let runs = cost::SyncRuns {
-        initial: Some(&full),
-        steady_full: Some(&steady_full),
-        incremental: Some(&incr),
-    };
-    let (lines, storage, mut missing) = cost::lines_from(&events, &runs, reads.as_ref());
-    if a.quick {
-        missing.push("reference scale (quick mode measures the small data set)".into());
-    }
-    let mut s6 = cost::section(&lines, storage, &missing, 5.0);
-    let initial = cost::run_units(&full);
-    s6.notes.push(format!(
-        "The initial load (the first full sync into an empty table, once per deployment, not monthly) cost ${} ({} WRU, {} RRU, {} Lambda GB-s); the scheduled full runs are priced from the full re-sync of the synced table (§3).",
-        f(initial.dollars(), 2),
-        f(initial.write_units, 0),
-        f(initial.read_units, 0),
-        f(initial.lambda_gb_s, 0)
-    ));
-    s6.notes.push(format!(
-        "Schedules from {} Parameter defaults: {}.",
-        a.template.display(),
-        events
+    if sel.has(Part::Hooks) {
+        let t = Instant::now();
+        let opts = portal_bench::hooks::Options {
+            completions: a.hook_completions.unwrap_or(if a.quick { 5 } else { 10 }),
+            gap: std::time::Duration::from_secs_f64(a.hook_gap_s),
+            timeout: std::time::Duration::from_secs(if a.quick { 300 } else { 1200 }),
+        };
+        let world = portal_bench::hooks::World {
+            sims: &sims,
+            store: &store,
+            sdk: &sdk,
+            table: &table,
+            config_now: &config_now,
+        };
+        let schedule = events
             .iter()
-            .map(|e| format!(
-                "{} `{}` = {}/month",
-                e.input,
-                e.expression,
-                f(e.runs_per_month, 1)
-            ))
-            .collect::<Vec<_>>()
-            .join("; ")
-    ));
-    sections.push(s6);
+            .find(|e| {
+                e.input.get("task").and_then(|v| v.as_str()) == Some("lms-enrollments")
+                    && e.input.get("mode").and_then(|v| v.as_str()) != Some("full")
+            })
+            .map_or_else(
+                || "see template.yaml".to_string(),
+                |e| format!("`{}`", e.expression),
+            );
+        sections.push(match portal_bench::hooks::measure(&world, &opts).await {
+            Ok(h) => portal_bench::hooks::section(&h, data_label, &schedule),
+            Err(e) => not_run(
+                "8",
+                "Northpass webhooks: freshness and the next incremental run (issue 20)",
+                &e,
+            ),
+        });
+        tracing::info!(secs = t.elapsed().as_secs_f64(), "webhooks measured");
+        save(&sections, Some("the Lambda artefacts (§5)"))?;
+    }
+
+    // --- 5. artefacts ------------------------------------------------------
+    if sel.has(Part::Artefacts) {
+        let cold = cold_starts(&a, &base_env)
+            .await
+            .map_err(|e| format!("{e:#}"));
+        sections.push(artefacts::section(&a.sizes_file, &a.sizes_provenance, cold));
+        save(&sections, Some("the monthly cost (§6)"))?;
+    }
+
+    // --- 6. monthly cost ---------------------------------------------------
+    if let (true, Some(full), Some((incr, steady_full))) =
+        (sel.has(Part::Cost), full.as_ref(), resyncs.as_ref())
+    {
+        let runs = cost::SyncRuns {
+            initial: Some(full),
+            steady_full: Some(steady_full),
+            incremental: Some(incr),
+        };
+        let (lines, storage, mut missing) = cost::lines_from(&events, &runs, reads.as_ref());
+        if a.quick {
+            missing.push("reference scale (quick mode measures the small data set)".into());
+        }
+        let mut s6 = cost::section(&lines, storage, &missing, 5.0);
+        let initial = cost::run_units(full);
+        s6.notes.push(format!(
+            "The initial load (the first full sync into an empty table, once per deployment, not monthly) cost ${} ({} WRU, {} RRU, {} Lambda GB-s); the scheduled full runs are priced from the full re-sync of the synced table (§3).",
+            f(initial.dollars(), 2),
+            f(initial.write_units, 0),
+            f(initial.read_units, 0),
+            f(initial.lambda_gb_s, 0)
+        ));
+        s6.notes.push(format!(
+            "Schedules from {} Parameter defaults: {}.",
+            a.template.display(),
+            events
+                .iter()
+                .map(|e| format!(
+                    "{} `{}` = {}/month",
+                    e.input,
+                    e.expression,
+                    f(e.runs_per_month, 1)
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+        sections.push(s6);
+    }
     sims.shutdown().await;
 
     let json_path = save(&sections, None)?;
+    finish(&sections, json_path, &a)
+}
+
+/// A section whose measurement failed: one NOT RUN row saying why.
+fn not_run(id: &str, title: &str, e: &anyhow::Error) -> Section {
+    tracing::error!("§{id} failed: {e:#}");
+    let mut s = Section::new(id, title);
+    s.rows.push(Row::not_run(
+        "the measurement",
+        "see the section's targets",
+        format!("failed: {e:#}"),
+    ));
+    s
+}
+
+/// Prints this run's rows and where the results went.
+fn finish(sections: &[Section], json_path: PathBuf, a: &RunArgs) -> anyhow::Result<()> {
     println!();
     for r in sections.iter().flat_map(|s| s.rows.iter()) {
         println!(
@@ -358,27 +497,48 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn read_results(p: &std::path::Path) -> anyhow::Result<Option<Results>> {
+    match std::fs::read_to_string(p) {
+        Ok(text) => Ok(Some(
+            serde_json::from_str(&text).with_context(|| format!("reading {}", p.display()))?,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
+    }
+}
+
+/// What every save of one run shares.
+struct Run<'a> {
+    a: &'a RunArgs,
+    mode: &'a str,
+    machine: &'a Machine,
+    started: Instant,
+    sel: &'a Selection,
+    /// The results file a partial run merges into.
+    previous: Option<&'a Results>,
+}
+
 /// Writes the results so far (JSON + BENCHMARKS.md), marked unfinished
 /// with the measurement that comes next: a full `ref` run takes long
 /// against the emulator, and one cut short keeps what it measured.
 fn save_progress(
-    a: &RunArgs,
-    mode: &str,
-    machine: &Machine,
-    started: Instant,
+    run: &Run<'_>,
     sections: &[Section],
     next: Option<&str>,
 ) -> anyhow::Result<std::path::PathBuf> {
+    let a = run.a;
     let results = Results {
         date: chrono::Utc::now().format("%Y-%m-%d %H:%M").to_string(),
         command: a.command.clone(),
-        mode: mode.into(),
-        machine: machine.clone(),
-        wall_seconds: started.elapsed().as_secs_f64(),
+        mode: run.mode.into(),
+        machine: run.machine.clone(),
+        wall_seconds: run.started.elapsed().as_secs_f64(),
         sections: sections.to_vec(),
         unfinished: next.map(str::to_string),
-    };
-    let json_path = a.results_dir.join(format!("{mode}.json"));
+        only: run.sel.partial().map(str::to_string),
+    }
+    .merged_with(run.previous);
+    let json_path = a.results_dir.join(format!("{}.json", run.mode));
     results.write_json(&json_path)?;
     write_markdown(a, &json_path)?;
     Ok(json_path)

@@ -94,6 +94,31 @@ pub struct Section {
     pub markdown: String,
     #[serde(default)]
     pub raw: Value,
+    /// Set on a section kept from an earlier run when a partial run
+    /// (`--only`) rewrote the file: which run measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_run: Option<RunRef>,
+}
+
+/// The run a kept section was measured by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRef {
+    pub date: String,
+    pub command: String,
+    /// Its machine and load: wall times of runs on different boxes differ.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub machine: String,
+}
+
+/// Where a section id goes in the results (the order a whole run writes
+/// them); unknown ids go last, in the order given.
+const SECTION_ORDER: [&str; 10] = ["1", "2", "3", "4", "4i", "4b", "5", "6", "7", "8"];
+
+fn section_rank(id: &str) -> usize {
+    SECTION_ORDER
+        .iter()
+        .position(|x| *x == id)
+        .unwrap_or(SECTION_ORDER.len())
 }
 
 impl Section {
@@ -164,9 +189,40 @@ pub struct Results {
     /// measurement that was next.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unfinished: Option<String>,
+    /// The `--only` list of a partial run: the sections it measured; the
+    /// others were kept from `previous` runs (each marked `from_run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only: Option<String>,
 }
 
 impl Results {
+    /// This run's sections plus every section of `previous` (the file this
+    /// run replaces) whose id this run did not measure, marked with the
+    /// run that did (a section kept twice keeps its first mark), in the
+    /// order a whole run writes them.
+    pub fn merged_with(mut self, previous: Option<&Results>) -> Results {
+        let Some(prev) = previous else {
+            return self;
+        };
+        let ours: std::collections::BTreeSet<String> =
+            self.sections.iter().map(|s| s.id.clone()).collect();
+        for s in prev.sections.iter().filter(|s| !ours.contains(&s.id)) {
+            let mut kept = s.clone();
+            kept.from_run.get_or_insert_with(|| RunRef {
+                date: prev.date.clone(),
+                command: prev.command.clone(),
+                machine: format!(
+                    "{}, load average {} at its start",
+                    prev.machine.cpu_model, prev.machine.load_avg_at_start
+                ),
+            });
+            self.sections.push(kept);
+        }
+        // Stable: sections of one id keep their order.
+        self.sections.sort_by_key(|s| section_rank(&s.id));
+        self
+    }
+
     pub fn rows(&self) -> impl Iterator<Item = &Row> {
         self.sections.iter().flat_map(|s| s.rows.iter())
     }
@@ -208,6 +264,12 @@ impl Results {
                 "| status | **unfinished**: the run stopped before {next}; the sections below are what it measured |"
             );
         }
+        if let Some(only) = &self.only {
+            let _ = writeln!(
+                md,
+                "| sections run | {only} (`--only`); the others are kept from the earlier run named under their heading |"
+            );
+        }
         let _ = writeln!(md, "| raw numbers | `{json_path}` |\n");
 
         let (pass, miss, not_run) = self.rows().fold((0, 0, 0), |(p, m, n), r| match r.verdict {
@@ -241,6 +303,18 @@ impl Results {
 
         for s in &self.sections {
             let _ = writeln!(md, "## {}. {}\n", s.id, s.title);
+            if let Some(r) = &s.from_run {
+                let on = if r.machine.is_empty() {
+                    String::new()
+                } else {
+                    format!(" on {}", r.machine)
+                };
+                let _ = writeln!(
+                    md,
+                    "_Kept from the run of {} (`{}`{on}): the latest run did not measure this section._\n",
+                    r.date, r.command
+                );
+            }
             if !s.rows.is_empty() {
                 let _ = writeln!(md, "| metric | value | target | result | note |");
                 let _ = writeln!(md, "|---|---:|---|---|---|");
@@ -304,7 +378,57 @@ mod tests {
             wall_seconds: 1.0,
             sections: Vec::new(),
             unfinished: unfinished.map(str::to_string),
+            only: None,
         }
+    }
+
+    fn with_sections(date: &str, ids: &[&str]) -> Results {
+        let mut r = results(None);
+        r.date = date.into();
+        r.sections = ids
+            .iter()
+            .map(|id| {
+                let mut s = Section::new(id, &format!("section {id}"));
+                s.rows.push(Row::new("m", date));
+                s
+            })
+            .collect();
+        r
+    }
+
+    #[test]
+    fn a_partial_run_keeps_the_sections_it_did_not_measure() {
+        let old = with_sections("old", &["1", "2", "4", "7"]);
+        let mut new = with_sections("new", &["8", "4"]);
+        new.only = Some("reads,hooks".into());
+        let merged = new.merged_with(Some(&old));
+        let ids: Vec<&str> = merged.sections.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["1", "2", "4", "7", "8"]);
+        let by_id = |id: &str| merged.sections.iter().find(|s| s.id == id).unwrap();
+        assert_eq!(by_id("4").rows[0].value, "new", "re-measured wins");
+        assert_eq!(by_id("4").from_run, None);
+        assert_eq!(by_id("7").from_run.as_ref().unwrap().date, "old");
+        let md = merged.to_markdown("x.json");
+        assert!(md.contains(
+            "_Kept from the run of old (`scripts/bench.sh` on cpu, load average 0.1 at its start)"
+        ));
+        assert!(md.contains("| sections run | reads,hooks (`--only`)"));
+        // Kept again by a later partial run: still names the run that measured it.
+        let later = with_sections("later", &["8"]).merged_with(Some(&merged));
+        let seven = later.sections.iter().find(|s| s.id == "7").unwrap();
+        assert_eq!(seven.from_run.as_ref().unwrap().date, "old");
+        assert_eq!(
+            later
+                .sections
+                .iter()
+                .find(|s| s.id == "4")
+                .unwrap()
+                .from_run
+                .as_ref()
+                .unwrap()
+                .date,
+            "new"
+        );
     }
 
     #[test]

@@ -275,6 +275,16 @@ impl ChangeSet {
     }
 }
 
+/// The first course of the simulator's data that carries NPCU.
+pub fn npcu_course(sims: &portal_infra::sim::Sims) -> anyhow::Result<String> {
+    sims.dataset_snapshot()
+        .properties
+        .iter()
+        .find(|p| portal_core::rules::npcu::parse_npcu(p.attributes.properties.get("npcu")) > 0)
+        .map(|p| p.relationships.course.data.id.clone())
+        .ok_or_else(|| anyhow::anyhow!("no NPCU course in the data set"))
+}
+
 /// 1 % of the partner users complete (or retake) a certification course and
 /// 1 % of the CRM accounts get a new owner (PAM) — the kinds of change a
 /// day brings, spread over the data set, through the simulators' mutation
@@ -290,12 +300,7 @@ pub fn apply_one_percent(
     use portal_infra::sim::Mutation;
     let data = sims.dataset_snapshot();
     // A course that carries NPCU, so the change reaches NPCU totals too.
-    let course = data
-        .properties
-        .iter()
-        .find(|p| portal_core::rules::npcu::parse_npcu(p.attributes.properties.get("npcu")) > 0)
-        .map(|p| p.relationships.course.data.id.clone())
-        .ok_or_else(|| anyhow::anyhow!("no NPCU course in the data set"))?;
+    let course = npcu_course(sims)?;
     let mut cs = ChangeSet {
         partner_users: users.len(),
         accounts: data.accounts.len(),
