@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use portal_core::store::keys::entity;
 use portal_core::store::{StatsSnapshot, Store};
-use portal_sync::{Deps, Mode, RunStatus, TaskName, FETCH_MARKER_ENTITY};
+use portal_sync::{Deps, Mode, RunStatus, TaskName, FETCH_MARKER_ENTITY, TRANSCRIPT_DUE_ENTITY};
 use serde::{Deserialize, Serialize};
 
 use crate::results::Section;
@@ -87,16 +87,16 @@ impl TaskReport {
     pub fn run_record_writes(&self) -> u64 {
         self.written_of(|e| RUN_RECORD_ENTITIES.contains(&e))
     }
-    /// Per-user transcript fetch markers (lms-enrollments): the fetch state
-    /// that tells the next incremental run whom to fetch, one per user
-    /// fetched whose marker changed.
+    /// Per-user transcript bookkeeping: fetch markers (one per user fetched
+    /// whose marker changed) and due items (users queued for the next
+    /// incremental enrollment run, written and removed again).
     pub fn fetch_marker_writes(&self) -> u64 {
-        self.written_of(|e| e == FETCH_MARKER_ENTITY)
+        self.written_of(is_transcript_bookkeeping)
     }
     /// Data items: every other entity (profiles, enrollments, summaries,
     /// certification rows, push records) and the deletes of stale rows.
     pub fn data_items_written(&self) -> u64 {
-        self.written_of(|e| !RUN_RECORD_ENTITIES.contains(&e) && e != FETCH_MARKER_ENTITY)
+        self.written_of(|e| !RUN_RECORD_ENTITIES.contains(&e) && !is_transcript_bookkeeping(e))
     }
     pub fn items_written(&self) -> u64 {
         self.ddb.values().map(|o| o.items_written).sum()
@@ -635,4 +635,8 @@ pub fn trim_to_accounts(data: &mut portal_infra::datagen::Dataset, k: usize) -> 
         }
     }
     kept
+}
+
+fn is_transcript_bookkeeping(entity: &str) -> bool {
+    entity == FETCH_MARKER_ENTITY || entity == TRANSCRIPT_DUE_ENTITY
 }

@@ -27,6 +27,7 @@ mod write;
 
 pub use deps::{Deps, SyncOptions};
 pub use error::SyncError;
+pub use markers::DUE_ENTITY as TRANSCRIPT_DUE_ENTITY;
 /// Entity type of the per-user transcript fetch markers (sync bookkeeping).
 pub use markers::MARKER_ENTITY as FETCH_MARKER_ENTITY;
 pub use portal_core::tasks::{Budget, Counts, Mode, RunStatus, RunSummary};

@@ -53,7 +53,10 @@ impl Store {
                 .chain(std::iter::once(&last))
                 .map(|i| capacity::item_size(i.attributes()))
                 .sum();
-            if puts.len() + deletes.len() < MAX_TRANSACTION_ITEMS && bytes < MAX_TRANSACTION_BYTES {
+            if atomic
+                && puts.len() + deletes.len() < MAX_TRANSACTION_ITEMS
+                && bytes < MAX_TRANSACTION_BYTES
+            {
                 stats.written = puts.len() + 1;
                 stats.deleted = deletes.len();
                 self.transact(puts, deletes, last).await?;
