@@ -55,6 +55,7 @@ pub async fn fetch(
         .collect();
     tracing::info!(users = ids.len(), partner_users = plan.partner_users.len(), mode = %run.mode, "transcripts to fetch");
 
+    let mut failed_users: HashSet<String> = HashSet::new();
     let mut w = ChunkWriter {
         store,
         active_at: &plan.active_at,
@@ -72,7 +73,8 @@ pub async fn fetch(
         None => None,
     };
     while let Some((batch, fetched)) = pending.take() {
-        run.counts.failed += fetched.failed;
+        run.counts.failed += fetched.failed.len() as u64;
+        failed_users.extend(fetched.failed.iter().cloned());
         if let Some(e) = fetched.auth {
             return Ok(Fetched::Failed(w.touched, e.into()));
         }
@@ -101,8 +103,14 @@ pub async fn fetch(
         }
         pending = next.zip(next_fetched);
     }
-    // Handled: queued before this run began (one queued since waits).
-    markers::unqueue(store, &plan.queued, run.business_start).await?;
+    // Handled: queued before this run began (one queued since waits), and
+    // not failed (the next run tries those again).
+    let handled: Vec<DueItem> = plan
+        .queued
+        .into_iter()
+        .filter(|d| !failed_users.contains(&d.user_id))
+        .collect();
+    markers::unqueue(store, &handled, run.business_start).await?;
     if run.mode == Mode::Full {
         // The full run is the safety net: every partner's numbers are
         // recomputed (writes only where something differs).
@@ -258,7 +266,7 @@ pub(crate) async fn people_of(store: &Store, ids: &BTreeSet<String>) -> Result<L
 struct ChunkFetch {
     got: Vec<(String, Vec<TranscriptEntry>)>,
     /// Users whose transcript failed after the client's retries.
-    failed: u64,
+    failed: Vec<String>,
     /// A wrong key fails every request: the task stops at once.
     auth: Option<SourceError>,
 }
@@ -269,7 +277,7 @@ async fn fetch_chunk(np: &NorthpassClient, batch: &[String], concurrency: usize)
     let mut results = Box::pin(np.fetch_all_transcripts(batch.to_vec(), concurrency));
     let mut out = ChunkFetch {
         got: Vec::with_capacity(batch.len()),
-        failed: 0,
+        failed: Vec::new(),
         auth: None,
     };
     while let Some((uid, r)) = results.next().await {
@@ -285,7 +293,7 @@ async fn fetch_chunk(np: &NorthpassClient, batch: &[String], concurrency: usize)
                 // fetches it again, and this run reports failure once the
                 // others are written.
                 tracing::warn!(user = %uid, error = %e, "transcript fetch failed");
-                out.failed += 1;
+                out.failed.push(uid);
             }
         }
     }
