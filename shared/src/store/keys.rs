@@ -17,6 +17,8 @@
 //! | contact | `CONTACT#<id>` | `PROFILE` | `CONTACT` / id | | |
 //! | contact of a partner (copy, for the recompute) | `ACCOUNT#<partner id>` | `CONTACT#<id>` | | | |
 //! | group a user is a member of (reverse of membership) | `USER#<id>` | `MEMBEROF#<group>` | | | |
+//! | transcript fetch marker (sync: `markers.rs`) | `USER#<id>` | `TRANSCRIPT` | `TFETCH` / `<fetched at>#<id>` | | |
+//! | transcript due for the next incremental run (sync: `markers.rs`) | `USER#<id>` | `TDUE` | `TDUE` / id | | |
 //! | e-mail lookup | `EMAIL#<lower-case e-mail>` | `USER#<id>` / `CONTACT#<id>` | | | |
 //! | manual award | `AWARD#<id>` | `PROFILE` | `AWARD` / id | | |
 //! | task lock | `TASK#<name>` | `LOCK` | | | |
