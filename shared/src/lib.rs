@@ -19,4 +19,4 @@ pub mod runs;
 pub mod secrets;
 pub mod sources;
 pub mod store;
-pub mod tasks;
+pub mod task_run;

@@ -1,6 +1,6 @@
 //! The run record every job stores (`TASK#<task>/RUN#<started>#<run id>`,
 //! written by `Store::put_run`) and its status: the sync tasks through
-//! `tasks::TaskRun`, the reminder and digest jobs through
+//! `task_run::TaskRun`, the reminder and digest jobs through
 //! `portal_reminders::run` (whose `RunSummary` is this type). The admin API
 //! and the portal's sync and mail pages read it. Pure: no I/O.
 //!

@@ -216,14 +216,14 @@ async fn a_failed_sync_run_is_an_invocation_error() {
             sync.output()
         ),
     }
-    let runs: Vec<portal_core::tasks::RunSummary> = stack
+    let runs: Vec<portal_core::task_run::RunSummary> = stack
         .store
         .recent_runs("lms-courses", 5)
         .await
         .expect("run records");
     assert!(
         runs.iter()
-            .any(|r| r.status == portal_core::tasks::RunStatus::Failed),
+            .any(|r| r.status == portal_core::task_run::RunStatus::Failed),
         "{runs:#?}"
     );
 }

@@ -257,7 +257,7 @@ async fn admin_operations() {
     assert!(!store.is_opted_out("other@example.com").await.unwrap());
 }
 
-async fn crm_partner_runs(w: &reports_support::World) -> Vec<portal_core::tasks::RunRecord> {
+async fn crm_partner_runs(w: &reports_support::World) -> Vec<portal_core::task_run::RunRecord> {
     w.env
         .store
         .recent_runs("crm-partners", 20)

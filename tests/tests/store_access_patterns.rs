@@ -16,7 +16,7 @@ use portal_core::store::entities::{
     cert_row_item, course_item, membership_item, org_cert_item, partner_item, summary_item,
     user_items,
 };
-use portal_core::store::tasks::{RunRecord, DEFAULT_LEASE};
+use portal_core::store::leases::{RunRecord, DEFAULT_LEASE};
 use portal_core::store::{
     keys, schema, ItemKey, Keys, QuerySpec, Store, StoreError, StoreItem, TaskState, TokenKind,
     TokenRecord,

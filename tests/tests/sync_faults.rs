@@ -128,7 +128,7 @@ async fn an_outage_fails_the_task_cleanly_and_loses_nothing() {
             .unwrap()
             .unwrap();
         assert!(state.checkpoint.is_none(), "{state:?}");
-        let runs: Vec<portal_core::tasks::RunRecord> =
+        let runs: Vec<portal_core::task_run::RunRecord> =
             env.store.recent_runs(task.as_str(), 1).await.unwrap();
         assert_eq!(runs[0].status, "failed", "{runs:?}");
         assert_eq!(runs[0].error.as_deref(), Some(err.as_str()));

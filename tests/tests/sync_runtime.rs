@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use portal_core::tasks::RunRecord;
+use portal_core::task_run::RunRecord;
 use portal_e2e::{observed, TestEnv, TestEnvOptions};
 use portal_infra::sim::{FaultAction, ScriptedFault, Server, ServerOptions};
 use portal_sync::handler::{handle, Continuation};

@@ -22,7 +22,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use portal_core::tasks::RunStatus;
+use portal_core::task_run::RunStatus;
 use portal_infra::datagen::DatasetSize;
 use portal_infra::dev::lambda_rie::{target_dir, LocalLambda, RieError, RuntimeApi};
 use portal_infra::dev::stack::{Stack, StackOptions};
@@ -255,7 +255,7 @@ async fn the_state_machine_loops_while_the_sync_checkpoints_and_fails_with_it() 
         assert_eq!(last["invocations"], json!(outs.len()), "{last}");
         let runs = stack
             .store
-            .recent_runs::<portal_core::tasks::RunSummary>("lms-groups", 5)
+            .recent_runs::<portal_core::task_run::RunSummary>("lms-groups", 5)
             .await
             .expect("run records");
         let this = runs

@@ -41,7 +41,7 @@ async fn sync_dashboard_tokens_and_manual_award() {
         text.contains("Last run:") && !text.contains("Never run"),
         "{text}"
     );
-    let before: Vec<portal_core::store::tasks::RunRecord> =
+    let before: Vec<portal_core::store::leases::RunRecord> =
         store.recent_runs("lms-courses", 100).await.unwrap();
     b.client
         .find(fantoccini::Locator::Css("#mode-lms-courses"))
@@ -64,7 +64,7 @@ async fn sync_dashboard_tokens_and_manual_award() {
         if after.len() > before.len()
             && after
                 .iter()
-                .all(|r: &portal_core::store::tasks::RunRecord| r.status != "running")
+                .all(|r: &portal_core::store::leases::RunRecord| r.status != "running")
         {
             break;
         }

@@ -31,7 +31,7 @@ use chrono::{DateTime, Duration, Utc};
 use portal_core::config::Config;
 use portal_core::mail::{Mailer, SesMailer};
 use portal_core::runs::RunStatus;
-use portal_core::store::tasks::DEFAULT_LEASE;
+use portal_core::store::leases::DEFAULT_LEASE;
 use portal_core::store::{Store, StoreError, TaskState};
 
 pub use event::{parse_event, EventError, Job};

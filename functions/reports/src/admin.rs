@@ -15,7 +15,7 @@ use portal_core::access::{
 };
 use portal_core::clock::parse_instant;
 use portal_core::model::{LmsGroup, ManualAward, OrgCertification};
-use portal_core::store::tasks::RunRecord;
+use portal_core::store::leases::RunRecord;
 use portal_core::store::{entities, keys, TokenRecord};
 use serde::{Deserialize, Serialize};
 

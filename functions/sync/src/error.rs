@@ -5,7 +5,7 @@
 use portal_core::config::ConfigError;
 use portal_core::sources::SourceError;
 use portal_core::store::StoreError;
-use portal_core::tasks::TaskError;
+use portal_core::task_run::TaskError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use portal_core::event::Event;
-use portal_core::tasks::{Budget, Mode, RunStatus, RunSummary};
+use portal_core::task_run::{Budget, Mode, RunStatus, RunSummary};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 

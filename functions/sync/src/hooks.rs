@@ -28,7 +28,7 @@ use portal_core::sources::northpass::hooks::{HookEvent, HookKind};
 use portal_core::store::entities::user_items;
 use portal_core::store::hooks::HookCounter;
 use portal_core::store::StoreError;
-use portal_core::tasks::{Begin, Budget, Mode, Step, TaskRun};
+use portal_core::task_run::{Begin, Budget, Mode, Step, TaskRun};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -30,10 +30,10 @@ pub use error::SyncError;
 pub use markers::DUE_ENTITY as TRANSCRIPT_DUE_ENTITY;
 /// Entity type of the per-user transcript fetch markers (sync bookkeeping).
 pub use markers::MARKER_ENTITY as FETCH_MARKER_ENTITY;
-pub use portal_core::tasks::{Budget, Counts, Mode, RunStatus, RunSummary};
+pub use portal_core::task_run::{Budget, Counts, Mode, RunStatus, RunSummary};
 pub use task_name::TaskName;
 
-use portal_core::tasks::{Begin, TaskRun};
+use portal_core::task_run::{Begin, TaskRun};
 
 /// One invocation of `task`: takes the lease (or reports "already
 /// running"), runs until done or until `budget` is nearly spent (then saves
@@ -90,7 +90,7 @@ pub async fn run_task_with(
             .zip(prm_before)
             .map(|(c, b)| c.stats().requests - b)),
     );
-    if task == history::SNAPSHOT_AFTER && matches!(result, Ok(portal_core::tasks::Step::Done)) {
+    if task == history::SNAPSHOT_AFTER && matches!(result, Ok(portal_core::task_run::Step::Done)) {
         history::after_run(deps, now, &mut details).await;
     }
     run.details = serde_json::Value::Object(details);

@@ -9,7 +9,7 @@ use portal_core::model::{LmsGroup, Partner};
 use portal_core::rules::matching::{GroupMatcher, LegalForms};
 use portal_core::store::entities::partner_item;
 use portal_core::store::Store;
-use portal_core::tasks::Counts;
+use portal_core::task_run::Counts;
 
 use crate::error::SyncError;
 use crate::write::put_counted;

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use portal_core::recompute::dynamo::StoreInputs;
 use portal_core::recompute::{recompute_partner, RuleSettings};
-use portal_core::tasks::{Budget, TaskRun};
+use portal_core::task_run::{Budget, TaskRun};
 use serde::{Deserialize, Serialize};
 
 use crate::deps::Deps;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use portal_core::store::{ItemKey, Store, StoreItem};
-use portal_core::tasks::Counts;
+use portal_core::task_run::Counts;
 
 use crate::error::SyncError;
 

@@ -31,6 +31,7 @@ pub mod entities;
 pub mod history;
 pub mod hooks;
 pub mod keys;
+pub mod leases;
 pub mod pages;
 pub mod programs;
 pub mod ratelimit;
@@ -38,7 +39,6 @@ pub mod schema;
 pub mod sessions;
 pub mod stats;
 pub mod suppressions;
-pub mod tasks;
 pub mod transact;
 
 use std::collections::HashMap;
@@ -56,8 +56,8 @@ use crate::retry::RetryPolicy;
 pub use access::{TokenKind, TokenRecord};
 pub use batch::WriteStats;
 pub use entities::{ExpiringCert, PartnerCertRow, PartnerDashboard};
+pub use leases::{Lease, TaskState};
 pub use stats::{OpStats, StatsSnapshot, StoreStats};
-pub use tasks::{Lease, TaskState};
 
 /// A raw DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use lambda_http::Request;
 use minijinja::context;
-use portal_core::store::tasks::RunRecord;
+use portal_core::store::leases::RunRecord;
 use serde::Serialize;
 use serde_json::Value;
 

@@ -13,7 +13,7 @@ use portal_core::rules::filters::contact_exclusion;
 use portal_core::rules::members::normalize_email;
 use portal_core::store::entities::{account_contact_key, contact_items};
 use portal_core::store::{keys, ItemKey};
-use portal_core::tasks::{Mode, TaskRun};
+use portal_core::task_run::{Mode, TaskRun};
 
 use super::Fetched;
 use crate::convert;

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use portal_core::model::Course;
 use portal_core::sources::wire;
 use portal_core::store::entities::course_item;
-use portal_core::tasks::{Mode, TaskRun};
+use portal_core::task_run::{Mode, TaskRun};
 
 use super::Fetched;
 use crate::convert;

@@ -22,7 +22,7 @@ use portal_core::rules::renewal::dedup_records;
 use portal_core::sources::{NorthpassClient, SourceError, TranscriptEntry};
 use portal_core::store::entities::enrollment_item;
 use portal_core::store::{keys, ItemKey, Store, StoreError};
-use portal_core::tasks::{Budget, Mode, TaskRun};
+use portal_core::task_run::{Budget, Mode, TaskRun};
 
 use super::{Cursor, Fetched, Phase};
 use crate::convert;

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use portal_core::model::{LmsGroup, Membership};
 use portal_core::store::entities::{group_item, member_of_item, membership_item, membership_keys};
 use portal_core::store::ItemKey;
-use portal_core::tasks::{Budget, Mode, TaskRun};
+use portal_core::task_run::{Budget, Mode, TaskRun};
 
 use super::{Cursor, Fetched, Phase};
 use crate::convert;
@@ -49,7 +49,7 @@ pub async fn fetch(
     }
     // On a continuation the profiles were written already; rewriting is a
     // no-op (unchanged hashes), so only count them the first time.
-    let mut scratch = portal_core::tasks::Counts::default();
+    let mut scratch = portal_core::task_run::Counts::default();
     let counts = if cursor.after.is_none() {
         &mut run.counts
     } else {
@@ -185,7 +185,7 @@ async fn apply_memberships(
         .flat_map(|u| membership_keys(gid, u))
         .collect();
     run.counts.unchanged += (members.len() - added.len()) as u64;
-    let mut scratch = portal_core::tasks::Counts::default();
+    let mut scratch = portal_core::task_run::Counts::default();
     if full {
         let user_side = members
             .iter()
@@ -205,7 +205,7 @@ async fn apply_memberships(
         .iter()
         .map(|m| member_of_item(m))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut c = portal_core::tasks::Counts::default();
+    let mut c = portal_core::task_run::Counts::default();
     put_counted(store, items, &mut c).await?;
     put_counted(store, user_side, &mut scratch).await?;
     run.counts.created += c.created + c.updated;

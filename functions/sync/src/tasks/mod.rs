@@ -14,7 +14,7 @@ mod recert;
 mod users;
 
 use chrono::{DateTime, Utc};
-use portal_core::tasks::{Budget, Step, TaskRun};
+use portal_core::task_run::{Budget, Step, TaskRun};
 use serde::{Deserialize, Serialize};
 
 use crate::deps::Deps;

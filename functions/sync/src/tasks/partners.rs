@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use futures::StreamExt;
 use portal_core::model::Partner;
 use portal_core::store::entities::partner_item;
-use portal_core::tasks::{Mode, TaskRun};
+use portal_core::task_run::{Mode, TaskRun};
 
 use super::Fetched;
 use crate::convert;
@@ -114,7 +114,7 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun, force: bool) -> Result<Fetche
             .iter()
             .map(partner_item)
             .collect::<Result<Vec<_>, _>>()?;
-        let mut c = portal_core::tasks::Counts::default();
+        let mut c = portal_core::task_run::Counts::default();
         put_counted(store, items, &mut c).await?;
     }
 

@@ -24,7 +24,7 @@ use portal_core::access::{
 };
 use portal_core::model::PartnerSummary;
 use portal_core::store::{keys, Keys, StoreItem};
-use portal_core::tasks::{Mode, TaskRun};
+use portal_core::task_run::{Mode, TaskRun};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 

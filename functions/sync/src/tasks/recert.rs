@@ -25,7 +25,7 @@ use portal_core::model::{CertDefinition, ProgressStatus};
 use portal_core::rules::recert;
 use portal_core::store::programs::RecertEnrolment;
 use portal_core::store::ExpiringCert;
-use portal_core::tasks::{Step, TaskRun};
+use portal_core::task_run::{Step, TaskRun};
 use serde_json::{json, Value};
 
 use crate::deps::Deps;

@@ -8,7 +8,7 @@ use portal_core::model::LmsUser;
 use portal_core::recompute::affected::{self, ChangedUser};
 use portal_core::store::entities::user_items;
 use portal_core::store::{keys, ItemKey};
-use portal_core::tasks::{Mode, TaskRun};
+use portal_core::task_run::{Mode, TaskRun};
 
 use super::Fetched;
 use crate::convert;
@@ -108,7 +108,7 @@ pub async fn fetch(deps: &Deps, run: &mut TaskRun) -> Result<Fetched, SyncError>
             }
         }
         let items = gone.iter().map(user_items).collect::<Result<Vec<_>, _>>()?;
-        let mut c = portal_core::tasks::Counts::default();
+        let mut c = portal_core::task_run::Counts::default();
         put_counted(store, items.into_iter().flatten().collect(), &mut c).await?;
         run.counts.deactivated += gone.len() as u64;
         run.counts.unchanged += c.unchanged;

@@ -30,7 +30,7 @@ use serde_json::Value;
 
 pub use crate::runs::{RunRecord, RunStatus};
 
-use crate::store::tasks::DEFAULT_LEASE;
+use crate::store::leases::DEFAULT_LEASE;
 use crate::store::{Lease, Store, StoreError, TaskState};
 
 /// A run is stuck when its lease (renewed while it works) is older than
