@@ -39,16 +39,29 @@ pub async fn partners_of_groups(
     store: &Store,
     groups: &BTreeSet<String>,
 ) -> Result<BTreeSet<String>> {
-    if groups.is_empty() {
-        return Ok(BTreeSet::new());
-    }
-    Ok(store
-        .all_partners()
+    Ok(partners_by_group(store, groups)
         .await?
-        .into_iter()
-        .filter(|p| p.lms_group_id.as_ref().is_some_and(|g| groups.contains(g)))
-        .map(|p| p.id)
+        .into_values()
+        .flatten()
         .collect())
+}
+
+/// Group id → the partners linked to it, for the groups of `wanted` (no
+/// read when there are none).
+async fn partners_by_group(
+    store: &Store,
+    wanted: &BTreeSet<String>,
+) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut by_group: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if wanted.is_empty() {
+        return Ok(by_group);
+    }
+    for p in store.all_partners().await? {
+        if let Some(g) = p.lms_group_id.as_deref().filter(|g| wanted.contains(*g)) {
+            by_group.entry(g.to_string()).or_default().push(p.id);
+        }
+    }
+    Ok(by_group)
 }
 
 /// Partners whose members may include any of `users` (as member of the
@@ -77,18 +90,8 @@ pub async fn partners_by_user(
         let found = futures::future::try_join_all(reads).await?;
         groups.extend(chunk.iter().map(|u| u.id.clone()).zip(found));
     }
-    let wanted: BTreeSet<&str> = groups
-        .iter()
-        .flat_map(|(_, g)| g.iter().map(String::as_str))
-        .collect();
-    let mut by_group: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    if !wanted.is_empty() {
-        for p in store.all_partners().await? {
-            if let Some(g) = p.lms_group_id.as_deref().filter(|g| wanted.contains(g)) {
-                by_group.entry(g.to_string()).or_default().push(p.id);
-            }
-        }
-    }
+    let wanted: BTreeSet<String> = groups.iter().flat_map(|(_, g)| g.iter().cloned()).collect();
+    let by_group = partners_by_group(store, &wanted).await?;
     for (uid, gs) in &groups {
         let set = out.entry(uid.clone()).or_default();
         for g in gs {

@@ -11,7 +11,7 @@ pub mod dynamo;
 pub mod inputs;
 pub mod memory;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
@@ -226,7 +226,7 @@ pub fn diff(
         }
     }
     let mut row_counts = WriteCounts::default();
-    let mut keep: BTreeMap<(String, String), ()> = BTreeMap::new();
+    let mut keep: BTreeSet<(String, String)> = BTreeSet::new();
     for r in rows {
         let key = (r.user_id.clone(), r.course_id.clone());
         match stored.rows.get(&key) {
@@ -240,10 +240,10 @@ pub fn diff(
                 changes.put_rows.push(r);
             }
         }
-        keep.insert(key, ());
+        keep.insert(key);
     }
     for key in stored.rows.keys() {
-        if !keep.contains_key(key) {
+        if !keep.contains(key) {
             row_counts.deleted += 1;
             changes.delete_rows.push(key.clone());
         }
